@@ -1,0 +1,264 @@
+"""The base of every mtestimator estimator: the one module importing scikeras.
+
+scikeras 0.13 (its last release) predates scikit-learn 1.6. What it gets
+wrong there, and how this module repairs it (each repair pinned by a test in
+``tests/test_base.py``):
+
+==========================================  ==========================================
+scikeras 0.13                               repair here
+==========================================  ==========================================
+tags through ``_more_tags``, which          ``__sklearn_tags__`` (estimator type,
+scikit-learn >= 1.6 ignores: wrong tags,    multi-label / multi-output, sparse input)
+``is_classifier`` false
+mixins right of the base class              subclasses put ``ClassifierMixin`` first
+(``KerasClassifier(BaseWrapper,
+ClassifierMixin)``) so the mixin's tags
+never apply
+``get_params`` reads the instance           parameters come from the ``__init__``
+``__dict__``; ``set_params`` stores any     signature as in scikit-learn; unknown
+routed name silently, and ``clone`` of a    names raise
+subclass loses or invents parameters
+float64 X at predict after a float32 fit    X is always validated, then cast to
+raises "casting ... is not safe"            float32 (Keras's floatx)
+seeding sets Python, NumPy and TensorFlow   per-layer seeded initializers and a
+global seeds and TF op determinism around   seeded ``tf.data`` shuffle: nothing
+every fit                                   global is read or written
+a ``RandomState`` random_state always       one draw from a copy of it (the caller's
+becomes seed 0 (``randint(low=1)``)         object is not advanced)
+``model.predict`` per call (tens of ms)     ``predict_on_batch``
+non-scikit-learn ``__repr__``               ``BaseEstimator.__repr__``
+==========================================  ==========================================
+"""
+
+import numbers
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+from scikeras.wrappers import BaseWrapper
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+
+from ._networks import ACTIVATIONS, OPTIMIZERS, build_network, make_optimizer
+from ._training import fit_network, predict_network
+
+__all__ = ["MultiTaskWrapper"]
+
+
+def _seed_from(random_state):
+    """An int seed (or None) from an int, a RandomState or None."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    copy = np.random.RandomState()
+    copy.set_state(random_state.get_state())
+    return int(copy.randint(0, 2**31 - 1))
+
+
+class MultiTaskWrapper(BaseWrapper):
+    """Shared machinery: validation, network building, training, prediction.
+
+    Subclasses define ``__init__`` (parameters only), ``_check_targets`` (y to
+    an array, learning label names on ``reset``), ``_make_heads`` (the heads
+    and the column of y each one takes), ``predict`` and ``score``.
+    """
+
+    # scikeras reads ``warm_start``; mtestimator estimators always fit anew.
+    warm_start = False
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "kernel_initializer": [str],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- scikit-learn protocol (repairs of scikeras) -------------------------
+
+    _get_param_names = classmethod(BaseEstimator._get_param_names.__func__)
+    set_params = BaseEstimator.set_params
+    __repr__ = BaseEstimator.__repr__
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # -- parameters ----------------------------------------------------------
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if not sizes or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        ):
+            raise ValueError(
+                "The 'hidden_layer_sizes' parameter of "
+                f"{type(self).__name__} must be a positive int or a non-empty "
+                f"sequence of positive ints. Got {self.hidden_layer_sizes!r} instead."
+            )
+        return [int(s) for s in sizes]
+
+    def _check_params(self):
+        self._hidden_layer_sizes()
+        try:
+            keras.initializers.get(self.kernel_initializer)
+        except ValueError:
+            raise ValueError(
+                f"The 'kernel_initializer' parameter of {type(self).__name__} must "
+                "be the name of a Keras initializer such as 'he_uniform' or "
+                f"'glorot_uniform'. Got {self.kernel_initializer!r} instead."
+            ) from None
+
+    # -- data ----------------------------------------------------------------
+
+    def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
+        if X is not None:
+            X = validate_data(self, X, reset=reset, accept_sparse=["csr", "csc", "coo"],
+                              dtype=[np.float64, np.float32])
+            X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
+        if y is not None:
+            y = self._check_targets(y, reset=reset)
+            if X is not None:
+                check_consistent_length(X, y)
+        return X, y
+
+    @property
+    def target_encoder(self):
+        from ._heads import HeadsEncoder
+
+        heads, columns = self._make_heads()
+        return HeadsEncoder(heads, columns)
+
+    # -- fitting -------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : see the class docstring
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss; zero-weight samples are dropped.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_params()
+        self._fit(X, y, sample_weight=sample_weight, warm_start=False,
+                  epochs=self.epochs, initial_epoch=0)
+        return self
+
+    def _initialize(self, X, y=None):
+        self._seed = _seed_from(self.random_state)
+        X, y = self._validate_data(X, y, reset=True)
+        self.target_encoder_ = self.target_encoder.fit(y)
+        vars(self).update(self.target_encoder_.get_metadata())
+        self._after_targets()
+        self.feature_encoder_ = self.feature_encoder.fit(X)
+        self.model_ = self._build_keras_model()
+        self._initialize_callbacks()
+        return X, y
+
+    def _after_targets(self):
+        """Hook run once the heads have seen y, before the network is built."""
+
+    def _loss_weights(self):
+        return None
+
+    def _build_keras_model(self):
+        heads = self.target_encoder_.heads
+        model = build_network(
+            self.n_features_in_,
+            [h.output_spec for h in heads],
+            hidden_layer_sizes=self._hidden_layer_sizes(),
+            activation=self.activation,
+            kernel_initializer=self.kernel_initializer,
+            dropout=self.dropout,
+            seed=self._seed,
+        )
+        model.compile(
+            optimizer=make_optimizer(self.optimizer, self.learning_rate),
+            loss={h.name: h.loss for h in heads},
+            loss_weights=self._loss_weights(),
+        )
+        return model
+
+    def _inner_split(self, X, y, sample_weight):
+        """Carve the early-stopping validation set out of the training data."""
+        n = len(X)
+        stratify = self.target_encoder_.stratify(y)
+        if stratify is not None and np.min(np.unique(stratify, return_counts=True)[1]) < 2:
+            stratify = None  # a class with one member cannot be split
+        train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
+                                      random_state=self._seed, stratify=stratify)
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(
+                f"early_stopping=True needs a validation set, but "
+                f"validation_fraction={self.validation_fraction} of {n} samples "
+                "leaves an empty training or validation set. Use more samples, "
+                "another validation_fraction, or early_stopping=False."
+            )
+
+        def take(idx):
+            w = None if sample_weight is None else sample_weight[idx]
+            return X[idx], {k: v[idx] for k, v in y.items()}, w
+
+        return take(train), take(val)
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
+                         **kwargs):
+        callbacks = [*self._fit_callbacks, keras.callbacks.TerminateOnNaN()]
+        validation = None
+        if self.early_stopping:
+            (X, y, sample_weight), validation = self._inner_split(X, y, sample_weight)
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.n_iter_no_change,
+                restore_best_weights=True))
+        history = fit_network(
+            self.model_, X, y, sample_weight,
+            epochs=epochs, batch_size=self.batch_size, seed=self._seed,
+            validation_data=None if validation is None else validation[:2],
+            callbacks=callbacks, verbose=self.verbose, initial_epoch=initial_epoch,
+        )
+        losses = np.asarray(history["loss"], dtype=float)
+        if not np.all(np.isfinite(losses)):
+            del self.model_
+            raise FloatingPointError(
+                f"Training of {type(self).__name__} diverged: the loss became "
+                f"{losses[~np.isfinite(losses)][0]} at epoch {len(losses)}. The "
+                "estimator was left unfitted. Lower 'learning_rate', scale the "
+                "features (e.g. StandardScaler in a Pipeline) or check the data "
+                "for extreme values."
+            )
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
+        self.n_iter_ = len(losses)
+        self._after_fit(X, y, validation)
+
+    def _after_fit(self, X, y, validation):
+        """Hook run after training (e.g. threshold tuning)."""
+
+    # -- prediction ----------------------------------------------------------
+
+    def _predict_raw(self, X, **kwargs):
+        check_is_fitted(self, "model_")
+        X, _ = self._validate_data(X, reset=False)
+        return predict_network(self.model_, X)

@@ -1,0 +1,168 @@
+"""Pure Keras builders: trunks, output layers, losses and optimizers.
+
+Nothing here knows about scikit-learn. A network is a trunk shared by every
+head and one named output per head; the estimators decide which heads.
+"""
+
+import itertools
+
+import keras
+from keras import ops
+
+__all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "OutputSpec",
+    "WeightedBinaryCrossentropy",
+    "build_network",
+    "make_optimizer",
+    "mlp_trunk",
+]
+
+#: Activations accepted for hidden layers (the names Keras knows them by).
+ACTIVATIONS = frozenset(
+    {"relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "swish",
+     "softplus", "leaky_relu", "linear"}
+)
+
+#: Optimizers by name; ``learning_rate`` is passed to each.
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "nadam": keras.optimizers.Nadam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+}
+
+
+class OutputSpec:
+    """What a network needs to know about one head: its name and its layer."""
+
+    def __init__(self, name, units, activation):
+        self.name = name
+        self.units = units
+        self.activation = activation
+
+
+def _seed_stream(seed):
+    """Distinct per-layer seeds from one seed; ``None`` stays unseeded."""
+    if seed is None:
+        return itertools.repeat(None)
+    return itertools.count(int(seed) * 1000 + 1)
+
+
+def _initializer(name, seed):
+    """An initializer instance from its name, seeded without global state."""
+    init = keras.initializers.get(name)
+    config = init.get_config()
+    if "seed" in config and seed is not None:
+        init = type(init).from_config({**config, "seed": seed})
+    return init
+
+
+def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
+              kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
+    """Stack of Dense layers (each optionally followed by Dropout).
+
+    Parameters
+    ----------
+    inputs : keras tensor of shape (batch, n_features)
+    hidden_layer_sizes : sequence of int
+    activation, kernel_initializer : str
+    dropout : float in [0, 1)
+    seeds : iterator of int or None, default=None
+        One seed per initializer and dropout layer.
+
+    Returns
+    -------
+    keras tensor of shape (batch, hidden_layer_sizes[-1])
+    """
+    seeds = seeds if seeds is not None else _seed_stream(None)
+    x = inputs
+    for i, units in enumerate(hidden_layer_sizes):
+        x = keras.layers.Dense(
+            int(units),
+            activation=activation,
+            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+            name=f"trunk_dense_{i}",
+        )(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+    return x
+
+
+def build_network(n_features, outputs, *, hidden_layer_sizes=(20,), activation="relu",
+                  kernel_initializer="he_uniform", dropout=0.0, seed=None):
+    """A multi-head MLP: one shared trunk, one named Dense output per head.
+
+    Parameters
+    ----------
+    n_features : int
+    outputs : sequence of OutputSpec
+    hidden_layer_sizes, activation, kernel_initializer, dropout
+        The trunk, see :func:`mlp_trunk`.
+    seed : int or None
+        Seeds every initializer and dropout layer; no global RNG is touched.
+
+    Returns
+    -------
+    keras.Model
+        Outputs are a dict keyed by head name.
+
+    Examples
+    --------
+    >>> model = build_network(4, [OutputSpec("y", 3, "sigmoid")], seed=0)
+    >>> sorted(model.output_names)
+    ['y']
+    """
+    seeds = _seed_stream(seed)
+    inputs = keras.Input((n_features,), name="features")
+    x = mlp_trunk(inputs, hidden_layer_sizes, activation=activation,
+                  kernel_initializer=kernel_initializer, dropout=dropout, seeds=seeds)
+    heads = {
+        spec.name: keras.layers.Dense(
+            spec.units,
+            activation=spec.activation,
+            kernel_initializer=_initializer("glorot_uniform", next(seeds)),
+            name=spec.name,
+        )(x)
+        for spec in outputs
+    }
+    return keras.Model(inputs, heads, name="multitask_mlp")
+
+
+def make_optimizer(name, learning_rate):
+    """An optimizer instance from its name in :data:`OPTIMIZERS`."""
+    return OPTIMIZERS[name](learning_rate=learning_rate)
+
+
+@keras.saving.register_keras_serializable(package="mtestimator")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy per label with a weight on each positive term.
+
+    ``loss = -mean_j(w_j * y_j * log(p_j) + (1 - y_j) * log(1 - p_j))``, the
+    ``pos_weight`` convention of PyTorch's ``BCEWithLogitsLoss``.
+
+    Parameters
+    ----------
+    pos_weight : sequence of float
+        One weight per label.
+    """
+
+    def __init__(self, pos_weight, name="weighted_binary_crossentropy",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.pos_weight = [float(w) for w in pos_weight]
+
+    def call(self, y_true, y_pred):
+        eps = keras.config.epsilon()
+        y_pred = ops.clip(y_pred, eps, 1.0 - eps)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        weight = ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        loss = weight * y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred)
+        return -ops.mean(loss, axis=-1)
+
+    def get_config(self):
+        return {"pos_weight": self.pos_weight, "name": self.name,
+                "reduction": self.reduction}
