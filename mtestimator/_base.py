@@ -31,6 +31,7 @@ non-scikit-learn ``__repr__``               ``BaseEstimator.__repr__``
 """
 
 import numbers
+import random
 
 import keras
 import numpy as np
@@ -89,7 +90,30 @@ class MultiTaskWrapper(BaseWrapper):
     # -- scikit-learn protocol (repairs of scikeras) -------------------------
 
     _get_param_names = classmethod(BaseEstimator._get_param_names.__func__)
-    set_params = BaseEstimator.set_params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator (scikit-learn semantics).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters; routed names such as ``optimizer__beta_1``
+            are not parameters here.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        valid = self.get_params(deep=False)
+        for key in params:
+            if key.split("__", 1)[0] not in valid or (
+                "__" in key and not hasattr(valid[key.split("__", 1)[0]], "set_params")
+            ):
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(valid)!r}."
+                )
+        return BaseEstimator.set_params(self, **params)
     __repr__ = BaseEstimator.__repr__
 
     def __sklearn_tags__(self):
@@ -115,6 +139,7 @@ class MultiTaskWrapper(BaseWrapper):
 
     def _check_params(self):
         self._hidden_layer_sizes()
+        state = random.getstate()  # Keras draws a default seed from it
         try:
             keras.initializers.get(self.kernel_initializer)
         except ValueError:
@@ -123,6 +148,8 @@ class MultiTaskWrapper(BaseWrapper):
                 "be the name of a Keras initializer such as 'he_uniform' or "
                 f"'glorot_uniform'. Got {self.kernel_initializer!r} instead."
             ) from None
+        finally:
+            random.setstate(state)
 
     # -- data ----------------------------------------------------------------
 
@@ -163,6 +190,10 @@ class MultiTaskWrapper(BaseWrapper):
             The fitted estimator.
         """
         self._check_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         self._fit(X, y, sample_weight=sample_weight, warm_start=False,
                   epochs=self.epochs, initial_epoch=0)
         return self

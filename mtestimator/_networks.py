@@ -53,12 +53,17 @@ def _seed_stream(seed):
 
 
 def _initializer(name, seed):
-    """An initializer instance from its name, seeded without global state."""
-    init = keras.initializers.get(name)
-    config = init.get_config()
-    if "seed" in config and seed is not None:
-        init = type(init).from_config({**config, "seed": seed})
-    return init
+    """An initializer instance from its name, seeded without global state.
+
+    ``keras.initializers.get(name)`` would draw a default seed from Python's
+    global ``random``; a seeded one is built from its config directly.
+    """
+    if seed is None:
+        return keras.initializers.get(name)
+    try:
+        return keras.initializers.get({"class_name": name, "config": {"seed": seed}})
+    except TypeError:  # initializers without a seed (zeros, ones, ...)
+        return keras.initializers.get(name)
 
 
 def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
