@@ -1,0 +1,1 @@
+"""mtestimator benchmarks: ``python -m benchmarks``."""
