@@ -25,7 +25,9 @@ global seeds and TF op determinism around   seeded ``tf.data`` shuffle: nothing
 every fit                                   global is read or written
 a ``RandomState`` random_state always       one draw from a copy of it (the caller's
 becomes seed 0 (``randint(low=1)``)         object is not advanced)
-``model.predict`` per call (tens of ms)     ``predict_on_batch``
+``model.predict`` per call (tens of ms)     an eager call of the model, chunked
+``Model.__reduce__`` pickles the compiled   estimators pickle architecture +
+model (custom losses must serialize)        weights (``__getstate__``)
 non-scikit-learn ``__repr__``               ``BaseEstimator.__repr__``
 ==========================================  ==========================================
 """
@@ -213,7 +215,12 @@ class MultiTaskWrapper(BaseWrapper):
         """Hook run once the heads have seen y, before the network is built."""
 
     def _loss_weights(self):
+        """Static weight of each head's loss (dict by head name) or None."""
         return None
+
+    def _adapt_network(self, model, losses):
+        """Hook: change the network and its losses before compiling."""
+        return model, losses
 
     def _build_keras_model(self):
         heads = self.target_encoder_.heads
@@ -226,12 +233,35 @@ class MultiTaskWrapper(BaseWrapper):
             dropout=self.dropout,
             seed=self._seed,
         )
+        model, losses = self._adapt_network(model, {h.name: h.loss for h in heads})
         model.compile(
             optimizer=make_optimizer(self.optimizer, self.learning_rate),
-            loss={h.name: h.loss for h in heads},
+            loss=losses,
             loss_weights=self._loss_weights(),
         )
         return model
+
+    # -- persistence ---------------------------------------------------------
+
+    def __getstate__(self):
+        # The network travels as architecture + weights: no compiled losses,
+        # optimizer state or callbacks (which hold a model of their own).
+        state = dict(super().__getstate__())
+        for key in ("_fit_callbacks", "_predict_callbacks"):
+            state.pop(key, None)
+        model = state.pop("model_", None)
+        if model is not None:
+            config = keras.saving.serialize_keras_object(model)
+            config.pop("compile_config", None)
+            state["_network"] = (config, [np.asarray(w) for w in model.get_weights()])
+        return state
+
+    def __setstate__(self, state):
+        network = state.pop("_network", None)
+        super().__setstate__(state)
+        if network is not None:
+            self.model_ = keras.saving.deserialize_keras_object(network[0])
+            self.model_.set_weights(network[1])
 
     def _inner_split(self, X, y, sample_weight):
         """Carve the early-stopping validation set out of the training data."""

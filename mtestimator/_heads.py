@@ -15,6 +15,17 @@ from ._networks import OutputSpec, WeightedBinaryCrossentropy
 __all__ = ["ClassificationHead", "HeadsEncoder", "MultiLabelHead", "RegressionHead"]
 
 
+def _natural(values):
+    """An object column back to its natural dtype (ints, floats or strings)."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        try:
+            return np.asarray(values.tolist())
+        except (TypeError, ValueError):
+            return values
+    return values
+
+
 class RegressionHead:
     """One linear unit, mean squared error, optionally on a standardised target.
 
@@ -70,7 +81,7 @@ class ClassificationHead:
         self.name = name
 
     def fit(self, y):
-        self.classes_ = np.unique(np.asarray(y))
+        self.classes_ = np.unique(_natural(y))
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The classification target has a single class "
@@ -93,7 +104,7 @@ class ClassificationHead:
         return OutputSpec(self.name, len(self.classes_), "softmax")
 
     def encode(self, y):
-        y = np.asarray(y)
+        y = _natural(y)
         idx = np.searchsorted(self.classes_, y)
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         unseen = self.classes_[idx] != y

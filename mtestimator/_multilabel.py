@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import MultiTaskWrapper
 from ._heads import MultiLabelHead
+from ._training import predict_network
 
 __all__ = ["MultiLabelMLPClassifier"]
 
@@ -263,7 +264,7 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         if threshold is None:
             X_t, y_t = (X, y) if validation is None else validation[:2]
             proba = self.target_encoder_.heads[0].predict_proba(
-                self.model_.predict_on_batch(X_t)["labels"])
+                predict_network(self.model_, X_t)["labels"])
             threshold = _f1_thresholds(y_t["labels"], proba)
         self.threshold_ = threshold
 

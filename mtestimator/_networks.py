@@ -171,3 +171,43 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
     def get_config(self):
         return {"pos_weight": self.pos_weight, "name": self.name,
                 "reduction": self.reduction}
+
+
+@keras.saving.register_keras_serializable(package="mtestimator")
+class UncertaintyWeight(keras.layers.Layer):
+    """Identity on a head's output, holding that head's learned log-variance.
+
+    With :class:`UncertaintyWeightedLoss`, implements the homoscedastic
+    uncertainty weighting of Kendall, Gal and Cipolla (CVPR 2018): the total
+    loss is ``sum_i exp(-s_i) * L_i + s_i`` with ``s_i = log(sigma_i^2)``
+    learned with the network, so no head's loss drowns the other's.
+    """
+
+    def build(self, input_shape):
+        self.log_var = self.add_weight(shape=(), initializer="zeros", name="log_var")
+
+    def call(self, inputs):
+        return inputs
+
+
+class UncertaintyWeightedLoss(keras.losses.Loss):
+    """``exp(-s) * loss(y_true, y_pred) + s``, ``s`` read from an UncertaintyWeight."""
+
+    def __init__(self, loss, weight_layer, name=None):
+        self.base = keras.losses.get(loss)
+        super().__init__(name=name or getattr(self.base, "name", str(loss)))
+        self.weight_layer = weight_layer
+
+    def call(self, y_true, y_pred):
+        s = ops.cast(self.weight_layer.log_var, y_pred.dtype)
+        return ops.exp(-s) * self.base(y_true, y_pred) + s
+
+
+def add_uncertainty_weights(model):
+    """A copy of a multi-head ``model`` whose outputs pass through UncertaintyWeight.
+
+    Returns the new model and the uncertainty layers keyed by output name.
+    """
+    layers = {name: UncertaintyWeight(name=f"{name}_uncertainty") for name in model.output_names}
+    outputs = {name: layers[name](out) for name, out in zip(model.output_names, model.outputs)}
+    return keras.Model(model.inputs, outputs, name=model.name), layers

@@ -14,8 +14,11 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from ._heads import _natural
+
 __all__ = [
     "hamming_loss_scorer",
+    "make_head_scorer",
     "per_label_report",
     "per_label_scorer",
     "subset_accuracy_scorer",
@@ -81,3 +84,76 @@ def per_label_scorer(estimator, X, y):
     report = per_label_report(y, estimator.predict(X), labels=estimator.classes_)
     return {f"{metric}_{label}": float(report.loc[label, metric])
             for metric in ("precision", "recall", "f1") for label in report.index}
+
+
+_HEAD_PREDICT = {"regression": "predict_regression", "classification": "predict_classification"}
+
+
+def make_head_scorer(score_func, *, head, greater_is_better=True,
+                     response_method="predict", **kwargs):
+    """A scorer of one head of a :class:`~mtestimator.JointRegressorClassifier`.
+
+    Parameters
+    ----------
+    score_func : callable
+        A metric ``score_func(y_true, y_pred, **kwargs)``, such as
+        ``mean_absolute_error`` or ``accuracy_score``.
+    head : {"regression", "classification"}
+        The head to score; ``y_true`` is that head's column of y.
+    greater_is_better : bool, default=True
+        If False the score is negated, as with ``make_scorer``.
+    response_method : {"predict", "predict_proba"}, default="predict"
+        ``"predict_proba"`` (classification head only) passes the
+        probabilities; with two classes, those of ``classes_[1]``, as
+        scikit-learn does for binary metrics such as ``roc_auc_score``.
+    **kwargs
+        Passed to ``score_func``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, sample_weight=None) -> float``, for
+        ``scoring=`` in ``cross_validate`` and ``GridSearchCV`` (also in a
+        multi-metric dict with ``refit=``), including on a Pipeline ending in
+        the joint estimator.
+
+    Examples
+    --------
+    >>> from sklearn.metrics import mean_absolute_error
+    >>> mae = make_head_scorer(mean_absolute_error, head="regression",
+    ...                        greater_is_better=False)
+    """
+    if head not in _HEAD_PREDICT:
+        raise ValueError(f"head must be 'regression' or 'classification'; got {head!r}.")
+    if response_method not in ("predict", "predict_proba"):
+        raise ValueError("response_method must be 'predict' or 'predict_proba'; got "
+                         f"{response_method!r}.")
+    if response_method == "predict_proba" and head != "classification":
+        raise ValueError("response_method='predict_proba' needs head='classification'.")
+    sign = 1 if greater_is_better else -1
+    column = 0 if head == "regression" else 1
+
+    def scorer(estimator, X, y, sample_weight=None):
+        final = estimator[-1] if hasattr(estimator, "steps") else estimator
+        y_true = final._check_targets(y, reset=False)[:, column]
+        y_true = y_true.astype(float) if column == 0 else _natural(y_true)
+        if response_method == "predict_proba":
+            y_pred = estimator.predict_proba(X)
+            if y_pred.shape[1] == 2:
+                y_pred = y_pred[:, 1]
+        else:
+            y_pred = getattr(final, _HEAD_PREDICT[head])(_transform(estimator, X))
+        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return sign * float(score_func(y_true, y_pred, **kwargs, **extra))
+
+    scorer.__name__ = f"{head}_{getattr(score_func, '__name__', 'score')}"
+    return scorer
+
+
+def _transform(estimator, X):
+    """X through every step of a Pipeline but the last."""
+    if hasattr(estimator, "steps"):
+        for _, step in estimator.steps[:-1]:
+            if step not in (None, "passthrough"):
+                X = step.transform(X)
+    return X

@@ -1,0 +1,308 @@
+"""JointRegressorClassifier: a regression head and a classification head."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import MultiOutputMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import MultiTaskWrapper
+from ._heads import ClassificationHead, RegressionHead, _natural
+from ._networks import UncertaintyWeightedLoss, add_uncertainty_weights
+
+__all__ = ["JointRegressorClassifier"]
+
+REGRESSION, CLASSIFICATION = "regression", "classification"
+
+
+class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
+    """One network, two heads: a number and a class from the same input.
+
+    A Dense trunk shared by a linear regression head (mean squared error)
+    and a classification head (softmax with sparse categorical
+    cross-entropy; one sigmoid unit with binary cross-entropy for two
+    classes), trained together on the sum of the two losses. The defaults are
+    the reference network: ``Dense(20) -> Dense(10)``, relu, ``he_normal``,
+    Adam, 150 epochs, batches of 32.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(20, 10)
+        Units of each hidden Dense layer of the shared trunk.
+    activation : str, default="relu"
+    kernel_initializer : str, default="he_normal"
+    dropout : float in [0, 1), default=0.0
+    optimizer : {"adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad"}, default="adam"
+    learning_rate : float, default=0.001
+    epochs : int, default=150
+    batch_size : int, default=32
+    loss_weights : (float, float) or "auto", default=(1.0, 1.0)
+        Weights of the regression and classification losses in the total
+        loss. ``"auto"`` learns them by homoscedastic uncertainty (Kendall,
+        Gal and Cipolla, CVPR 2018): ``exp(-s_r) L_r + s_r + exp(-s_c) L_c +
+        s_c`` with the log-variances ``s`` trained with the network.
+    scale_regression_target : bool, default=True
+        Standardise the regression target inside the estimator (mean 0, std
+        1) so its loss is on the scale of the classification loss;
+        predictions come back in the original units. On abalone it lowers the
+        test MAE (see the benchmarks), hence the default.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified on
+        the class when every class has two members), stop when the total
+        validation loss has not improved for ``n_iter_no_change`` epochs and
+        keep the best weights.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+    callbacks : list of keras.callbacks.Callback, default=None
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, shuffling and the validation split; no global
+        random state is read or changed.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels of the classification head.
+    target_names_ : ndarray of shape (2,)
+        Names of y's columns when y was a DataFrame, else
+        ``["regression", "classification"]``.
+    model_ : keras.Model
+        The trained network; outputs ``"regression"`` and ``"classification"``.
+    history_ : dict of list of float
+        Per-epoch ``loss``, ``regression_loss``, ``classification_loss``
+        (and ``val_*`` with early stopping).
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    mtestimator.metrics.make_head_scorer : score one head in a grid search.
+    MultiLabelMLPClassifier : several binary labels from one network.
+
+    Notes
+    -----
+    ``score`` is the mean of the regression head's R² and the classification
+    head's accuracy: both are 1 for a perfect model and scale-free, so a
+    grid search with the default scoring weighs the heads evenly. Use
+    :func:`~mtestimator.metrics.make_head_scorer` for anything else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtestimator import JointRegressorClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> y = np.column_stack([X[:, 0] * 3 + 1, np.where(X[:, 1] > 0, "up", "down")])
+    >>> est = JointRegressorClassifier(epochs=30, random_state=0).fit(X, y)
+    >>> est.predict(X[:2]).shape, est.predict_proba(X[:2]).shape
+    ((2, 2), (2, 2))
+    >>> est.classes_.tolist()
+    ['down', 'up']
+    """
+
+    _parameter_constraints = {
+        **MultiTaskWrapper._parameter_constraints,
+        "loss_weights": [StrOptions({"auto"}), tuple, list],
+        "scale_regression_target": ["boolean"],
+    }
+
+    def __init__(self, hidden_layer_sizes=(20, 10), *, activation="relu",
+                 kernel_initializer="he_normal", dropout=0.0, optimizer="adam",
+                 learning_rate=0.001, epochs=150, batch_size=32, loss_weights=(1.0, 1.0),
+                 scale_regression_target=True, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, callbacks=None,
+                 random_state=None, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.loss_weights = loss_weights
+        self.scale_regression_target = scale_regression_target
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.single_output = False
+        return tags
+
+    # -- parameters and targets ----------------------------------------------
+
+    def _check_params(self):
+        super()._check_params()
+        if isinstance(self.loss_weights, str):
+            return
+        weights = self.loss_weights
+        if not (len(weights) == 2 and all(
+                isinstance(w, numbers.Real) and np.isfinite(w) and w >= 0 for w in weights)
+                and sum(weights) > 0):
+            raise ValueError(
+                "The 'loss_weights' parameter of JointRegressorClassifier must be "
+                "'auto' or a pair of non-negative floats (regression, "
+                f"classification), not both zero. Got {self.loss_weights!r} instead."
+            )
+
+    def _check_targets(self, y, reset):
+        names = None
+        if isinstance(y, pd.DataFrame):
+            names = np.asarray(y.columns)
+            columns = [y.iloc[:, i].to_numpy() for i in range(y.shape[1])]
+        else:
+            arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+            if arr.ndim != 2:
+                raise ValueError(
+                    "y must have 2 columns (regression target, class label); got an "
+                    f"array of shape {arr.shape}. Stack them with "
+                    "np.column_stack([y_regression, y_class])."
+                )
+            columns = [arr[:, i] for i in range(arr.shape[1])]
+        if len(columns) != 2:
+            raise ValueError(
+                f"y must have 2 columns (regression target, class label); got "
+                f"{len(columns)} columns."
+            )
+        try:
+            target = np.asarray(columns[0], dtype=np.float64)
+        except (TypeError, ValueError):
+            bad = next(v for v in columns[0] if not _is_number(v))
+            raise ValueError(
+                "The regression target (column 0 of y) must be numeric; got "
+                f"{bad!r}. Put the number in column 0 and the class label in column 1."
+            ) from None
+        if not np.all(np.isfinite(target)):
+            raise ValueError("The regression target (column 0 of y) contains NaN or infinity.")
+        labels = _natural(columns[1])
+        if pd.isna(labels).any():
+            raise ValueError("The class labels (column 1 of y) contain NaN or None.")
+        if reset:
+            self.target_names_ = names if names is not None else np.array(
+                [REGRESSION, CLASSIFICATION])
+        out = np.empty((len(target), 2), dtype=object)
+        out[:, 0], out[:, 1] = target, labels
+        return out
+
+    def _make_heads(self):
+        return ([RegressionHead(REGRESSION, scale=self.scale_regression_target),
+                 ClassificationHead(CLASSIFICATION)], [0, 1])
+
+    def _after_targets(self):
+        self.classes_ = self.target_encoder_.heads[1].classes_
+
+    def _loss_weights(self):
+        if isinstance(self.loss_weights, str):
+            return None
+        return dict(zip((REGRESSION, CLASSIFICATION), map(float, self.loss_weights)))
+
+    def _adapt_network(self, model, losses):
+        if self.loss_weights != "auto":
+            return model, losses
+        model, layers = add_uncertainty_weights(model)
+        return model, {name: UncertaintyWeightedLoss(loss, layers[name], name=f"{name}_loss")
+                       for name, loss in losses.items()}
+
+    @property
+    def loss_weights_(self):
+        """The effective loss weights: fixed, or ``exp(-s)`` learned by ``"auto"``."""
+        check_is_fitted(self, "model_")
+        if self.loss_weights != "auto":
+            return np.asarray(self.loss_weights, dtype=float)
+        return np.array([float(np.exp(-self.model_.get_layer(f"{n}_uncertainty").log_var.numpy()))
+                         for n in (REGRESSION, CLASSIFICATION)])
+
+    # -- prediction ----------------------------------------------------------
+
+    def _heads(self):
+        return self.target_encoder_.heads
+
+    def predict_regression(self, X):
+        """Predictions of the regression head, in the target's units.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        raw = self._predict_raw(X)
+        return self._heads()[0].decode(raw[REGRESSION])
+
+    def predict_proba(self, X):
+        """Class probabilities of the classification head.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; rows sum to one.
+        """
+        raw = self._predict_raw(X)
+        return self._heads()[1].predict_proba(raw[CLASSIFICATION])
+
+    def predict_classification(self, X):
+        """Class labels predicted by the classification head.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        raw = self._predict_raw(X)
+        return self._heads()[1].decode(raw[CLASSIFICATION])
+
+    def predict(self, X):
+        """Both predictions, in the layout of y.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples, 2)
+            Column 0 the regression value, column 1 the class label (a
+            float array when the labels are numbers, else an object array).
+        """
+        raw = self._predict_raw(X)
+        value = self._heads()[0].decode(raw[REGRESSION])
+        label = self._heads()[1].decode(raw[CLASSIFICATION])
+        if label.dtype.kind in "biuf":
+            return np.column_stack([value, label.astype(np.float64)])
+        out = np.empty((len(value), 2), dtype=object)
+        out[:, 0], out[:, 1] = value, label
+        return out
+
+    def score(self, X, y, sample_weight=None):
+        """Mean of the regression R² and the classification accuracy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples, 2)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            ``(r2 + accuracy) / 2``; 1 for a perfect model.
+        """
+        check_is_fitted(self, "model_")
+        y = self._check_targets(y, reset=False)
+        raw = self._predict_raw(X)
+        r2 = r2_score(y[:, 0].astype(float), self._heads()[0].decode(raw[REGRESSION]),
+                      sample_weight=sample_weight)
+        acc = accuracy_score(_natural(y[:, 1]), self._heads()[1].decode(raw[CLASSIFICATION]),
+                             sample_weight=sample_weight)
+        return float((r2 + acc) / 2)
+
+
+def _is_number(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
