@@ -1,10 +1,50 @@
-"""Run the benchmark suite (for now: the multi-label reference protocol demo)."""
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--only NAME] ...``.
 
+Writes per-fold CSVs, Markdown tables and PNG plots to ``--out`` and prints a
+summary. ``--quick`` is a small version (2 folds, few epochs) for CI.
+"""
+
+import argparse
 import os
+import platform
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.bench_multilabel_demo import benchmark, main  # noqa: E402
+from benchmarks import bench_abalone, bench_multilabel  # noqa: E402
+
+SUITE = ("abalone", "multilabel")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 folds, few epochs (CI)")
+    parser.add_argument("--only", choices=SUITE, action="append", help="run only these")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="CV repeats (default: 2 abalone, 3 multi-label; 1 with --quick)")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    only = args.only or SUITE
+    start = time.perf_counter()
+    texts = [f"# mtestimator benchmarks\n\nmachine: {platform.machine()}, "
+             f"{os.cpu_count()} CPUs, Python {platform.python_version()}; command: "
+             f"python -m benchmarks{' --quick' if args.quick else ''}"]
+    if "abalone" in only:
+        kw = ({"n_splits": 2, "n_repeats": args.repeats or 1, "epochs": 10} if args.quick
+              else {"n_repeats": args.repeats or 2})
+        texts.append(bench_abalone.benchmark(out=args.out, **kw)[1])
+    if "multilabel" in only:
+        kw = ({"n_splits": 2, "n_repeats": args.repeats or 1} if args.quick
+              else {"n_repeats": args.repeats or 3})
+        texts.append(bench_multilabel.benchmark(out=args.out, **kw)[1])
+    texts.append(f"\ntotal: {time.perf_counter() - start:.0f} s")
+    summary = "\n".join(texts)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "SUMMARY.md"), "w") as f:
+        f.write(summary + "\n")
+    print(summary)
+
 
 if __name__ == "__main__":
     main()

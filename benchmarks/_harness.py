@@ -1,0 +1,114 @@
+"""Shared benchmark harness: identical splits for every contender, per-fold
+rows, summary tables with winners, paired comparisons, plots."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+
+def count_params(estimator):
+    """Trainable parameters of a fitted estimator (Keras or scikit-learn MLP)."""
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    if hasattr(final, "model_"):
+        return int(sum(np.prod(w.shape) for w in final.model_.trainable_weights))
+    if hasattr(final, "coefs_"):
+        return int(sum(c.size for c in final.coefs_) + sum(b.size for b in final.intercepts_))
+    if hasattr(final, "estimators_"):
+        return sum(count_params(e) for e in final.estimators_)
+    return np.nan
+
+
+def predict_ms(predict, X, n, repeats=20):
+    """Median milliseconds of ``predict`` on ``n`` rows, after one warm-up call."""
+    rows = X[:n] if len(X) >= n else (np.repeat(X, -(-n // len(X)), axis=0)[:n]
+                                     if isinstance(X, np.ndarray)
+                                     else pd.concat([X] * (-(-n // len(X))))[:n])
+    predict(rows)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict(rows)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def run_comparison(name, contenders, X, y, cv, evaluate, *, progress=True):
+    """Fit every contender on every split; return one row per (contender, fold).
+
+    ``contenders`` maps a name to an unfitted estimator, or to a callable
+    ``fit(X_train, y_train) -> predictor`` for composites (e.g. two separate
+    models). ``evaluate(predictor, X_test, y_test) -> dict`` returns the scores.
+    """
+    splits = list(cv.split(X, y))
+    rows = []
+    bar = tqdm(total=len(splits) * len(contenders), desc=name, disable=not progress)
+    for fold, (train, test) in enumerate(splits):
+        X_train, X_test = _take(X, train), _take(X, test)
+        y_train, y_test = _take(y, train), _take(y, test)
+        for contender, spec in contenders.items():
+            start = time.perf_counter()
+            predictor = spec(X_train, y_train) if callable(spec) and not hasattr(
+                spec, "fit") else clone(spec).fit(X_train, y_train)
+            fit_s = time.perf_counter() - start
+            scores = evaluate(predictor, X_test, y_test)
+            rows.append({"comparison": name, "contender": contender, "fold": fold,
+                         "fit_s": fit_s, **scores})
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def _take(a, idx):
+    return a.iloc[idx] if hasattr(a, "iloc") else a[idx]
+
+
+def summarize(df, higher_is_better):
+    """Mean ± std per contender and metric, with the winner of each metric."""
+    metrics = [m for m in higher_is_better if m in df.columns]
+    means = df.groupby("contender", sort=False)[metrics].mean()
+    stds = df.groupby("contender", sort=False)[metrics].std(ddof=0)
+    table = pd.DataFrame(index=means.index)
+    for m in metrics:
+        best = means[m].idxmax() if higher_is_better[m] else means[m].idxmin()
+        table[m] = [f"{'**' if c == best else ''}{means.loc[c, m]:.4g} ± {stds.loc[c, m]:.2g}"
+                    f"{'**' if c == best else ''}" for c in means.index]
+    return table
+
+
+def paired_wins(df, a, b, metric, higher_is_better=True):
+    """On how many folds contender ``a`` beats ``b`` on ``metric``."""
+    pa = df[df.contender == a].set_index("fold")[metric]
+    pb = df[df.contender == b].set_index("fold")[metric]
+    diff = (pa - pb) if higher_is_better else (pb - pa)
+    return int((diff > 0).sum()), int(len(diff)), float(diff.mean())
+
+
+def save_outputs(df, table, out, name, metrics_to_plot):
+    """Write the per-fold CSV, the Markdown table and the PNG plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{name}_folds.csv", index=False)
+    (out / f"{name}.md").write_text(table.to_markdown() + "\n")
+    contenders = list(dict.fromkeys(df.contender))
+    metrics = [m for m in metrics_to_plot if m in df.columns]
+    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4 * (len(metrics) + 1), 4))
+    for ax, m in zip(axes, [*metrics, "fit_s"]):
+        ax.boxplot([df[df.contender == c][m].dropna() for c in contenders])
+        ax.set_xticks(range(1, len(contenders) + 1), contenders, rotation=45, ha="right",
+                      fontsize=7)
+        ax.set_title(m if m != "fit_s" else "fit seconds (log)")
+        if m == "fit_s":
+            ax.set_yscale("log")
+    fig.suptitle(name)
+    fig.tight_layout()
+    fig.savefig(out / f"{name}.png", dpi=90)
+    plt.close(fig)

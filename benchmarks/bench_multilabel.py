@@ -1,0 +1,164 @@
+"""Multi-label: one network for all labels vs one network per label vs others.
+
+Reference protocol (REFERENCE.md section 2): make_multilabel_classification
+(1000 rows, 10 features, 3 labels, random_state=1), RepeatedKFold(10, 3,
+random_state=1), identical splits for every contender. Metrics: subset
+accuracy, Hamming loss, micro and macro F1, fit seconds. The hand-written
+reference loop (plain Keras ``model.fit`` per fold) runs beside ours on the
+first repeat, so the speed ratio is measured in one run.
+
+A harder set follows: 20 imbalanced labels, where per-label thresholds and
+class weights should matter.
+"""
+
+import argparse
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_multilabel_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, hamming_loss
+from sklearn.model_selection import RepeatedKFold
+from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mtestimator import MultiLabelMLPClassifier
+from mtestimator._networks import OutputSpec, build_network, make_optimizer
+from mtestimator._training import fit_network, predict_network
+
+from ._harness import paired_wins, run_comparison, save_outputs, summarize
+
+HIGHER_IS_BETTER = {"subset_accuracy": True, "hamming_loss": False, "f1_micro": True,
+                    "f1_macro": True, "fit_s": False}
+
+
+class SingleLabelNetwork(ClassifierMixin, BaseEstimator):
+    """Benchmark-only: one binary network (the same trunk, one sigmoid unit),
+    trained with mtestimator's own loop, for one label; wrapped per label by
+    MultiOutputClassifier it is the 'separate single-task models' contender."""
+
+    def __init__(self, epochs=100, random_state=0):
+        self.epochs = epochs
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        X = np.asarray(X, dtype=np.float32)
+        self.model_ = build_network(X.shape[1], [OutputSpec("y", 1, "sigmoid")],
+                                    hidden_layer_sizes=(20,), seed=self.random_state)
+        self.model_.compile(optimizer=make_optimizer("adam", 0.001), loss={"y": "binary_crossentropy"})
+        fit_network(self.model_, X, {"y": np.asarray(y, np.float32).reshape(-1, 1)},
+                    epochs=self.epochs, batch_size=32, seed=self.random_state)
+        return self
+
+    def predict_proba(self, X):
+        p = predict_network(self.model_, np.asarray(X, dtype=np.float32))["y"].ravel()
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+
+def reference_loop(X, y):
+    """REFERENCE.md's hand-written model: plain Keras, model.fit, unseeded."""
+    model = keras.Sequential([keras.Input((X.shape[1],)),
+                              keras.layers.Dense(20, activation="relu",
+                                                 kernel_initializer="he_uniform"),
+                              keras.layers.Dense(y.shape[1], activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam")
+    model.fit(X, y, verbose=0, epochs=100)
+
+    class Fitted:
+        def predict(self, X):
+            return model.predict(X, verbose=0).round()
+
+    return Fitted()
+
+
+def evaluate(predictor, X, y):
+    pred = np.asarray(predictor.predict(X)).astype(int)
+    return {"subset_accuracy": accuracy_score(y, pred), "hamming_loss": hamming_loss(y, pred),
+            "f1_micro": f1_score(y, pred, average="micro", zero_division=0),
+            "f1_macro": f1_score(y, pred, average="macro", zero_division=0)}
+
+
+def _report(df, name, out, lines, ours, other):
+    table = summarize(df, HIGHER_IS_BETTER)
+    save_outputs(df, table, out, name, ["subset_accuracy", "f1_macro"])
+    lines.append(f"\n## {name} ({df.fold.nunique()} folds)\n")
+    lines.append(table.to_markdown())
+    for metric in ("subset_accuracy", "f1_macro"):
+        wins, n, mean = paired_wins(df, ours, other, metric)
+        lines.append(f"\n{ours} beats {other} on {metric}: {wins}/{n} folds "
+                     f"(mean advantage {mean:+.4f})")
+
+
+def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
+              reference=True):
+    lines = []
+    X, y = make_multilabel_classification(n_samples=1000, n_features=10, n_classes=3,
+                                          n_labels=2, random_state=1)
+    contenders = {
+        "MultiLabelMLPClassifier": MultiLabelMLPClassifier(),
+        "per-label networks": MultiOutputClassifier(SingleLabelNetwork()),
+        "sklearn MLPClassifier": MLPClassifier((20,), batch_size=32, max_iter=100,
+                                               random_state=0),
+        "MultiOutput(LogReg)": make_pipeline(StandardScaler(), MultiOutputClassifier(
+            LogisticRegression(max_iter=1000))),
+        "ClassifierChain(LogReg)": make_pipeline(StandardScaler(), ClassifierChain(
+            LogisticRegression(max_iter=1000), random_state=0)),
+    }
+    cv = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=1)
+    df = run_comparison("multilabel_reference", contenders, X, y, cv, evaluate,
+                        progress=progress)
+    frames = [df]
+    if reference:
+        first = RepeatedKFold(n_splits=n_splits, n_repeats=1, random_state=1)
+        ref = run_comparison("multilabel_reference", {"plain Keras loop": reference_loop},
+                             X, y, first, evaluate, progress=progress)
+        ours_first = df[(df.contender == "MultiLabelMLPClassifier") & (df.fold < n_splits)]
+        ratio = ref.fit_s.sum() / ours_first.fit_s.sum()
+        lines.append(f"\nspeed: plain Keras loop {ref.fit_s.mean():.2f} s/fit vs "
+                     f"MultiLabelMLPClassifier {ours_first.fit_s.mean():.2f} s/fit on the same "
+                     f"{n_splits} folds: {ratio:.1f}x faster; subset accuracy "
+                     f"{ref.subset_accuracy.mean():.3f} vs {ours_first.subset_accuracy.mean():.3f}")
+        df = pd.concat([df, ref])
+    _report(df, "multilabel_reference", out, lines, "MultiLabelMLPClassifier",
+            "per-label networks")
+
+    X, y = make_multilabel_classification(n_samples=2000, n_features=20, n_classes=20,
+                                          n_labels=2, random_state=0)
+    hard = {
+        "MultiLabelMLP": MultiLabelMLPClassifier((64,), random_state=0),
+        "MultiLabelMLP auto+balanced": MultiLabelMLPClassifier(
+            (64,), threshold="auto", class_weight="balanced", random_state=0),
+        "sklearn MLPClassifier": MLPClassifier((64,), batch_size=32, max_iter=100,
+                                               random_state=0),
+        "MultiOutput(LogReg)": make_pipeline(StandardScaler(), MultiOutputClassifier(
+            LogisticRegression(max_iter=1000))),
+    }
+    cv = RepeatedKFold(n_splits=min(n_splits, 5), n_repeats=1, random_state=1)
+    df2 = run_comparison("multilabel_20_imbalanced", hard, X, y, cv, evaluate,
+                         progress=progress)
+    pos = y.mean(axis=0)
+    lines.append(f"\n20-label set: label frequencies from {pos.min():.3f} to {pos.max():.3f}")
+    _report(df2, "multilabel_20_imbalanced", out, lines, "MultiLabelMLP auto+balanced",
+            "MultiLabelMLP")
+    return pd.concat(frames + [df2]), "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    print(benchmark(args.repeats, out=args.out)[1])
+
+
+if __name__ == "__main__":
+    main()

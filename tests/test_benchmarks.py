@@ -1,0 +1,24 @@
+"""The benchmark suite's --quick run writes every file with finite scores."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.__main__ import main
+
+
+@pytest.mark.slow
+def test_quick_suite_writes_every_file_with_finite_scores(tmp_path, capsys):
+    main(["--quick", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "joint beats separate on mae" in printed and "x faster" in printed
+    for name in ("abalone_without_sex", "abalone_with_sex", "multilabel_reference",
+                 "multilabel_20_imbalanced"):
+        for ext in ("_folds.csv", ".md", ".png"):
+            assert (tmp_path / f"{name}{ext}").stat().st_size > 0
+        folds = pd.read_csv(tmp_path / f"{name}_folds.csv")
+        scores = folds.drop(columns=["comparison", "contender", "fold", "params"],
+                            errors="ignore")
+        assert np.isfinite(scores.to_numpy(dtype=float)).all(), name
+        assert folds.contender.nunique() >= 4
+    assert (tmp_path / "SUMMARY.md").exists()
