@@ -73,9 +73,12 @@ def summarize(df, higher_is_better):
     stds = df.groupby("contender", sort=False)[metrics].std(ddof=0)
     table = pd.DataFrame(index=means.index)
     for m in metrics:
+        if means[m].isna().all():
+            continue
         best = means[m].idxmax() if higher_is_better[m] else means[m].idxmin()
-        table[m] = [f"{'**' if c == best else ''}{means.loc[c, m]:.4g} ± {stds.loc[c, m]:.2g}"
-                    f"{'**' if c == best else ''}" for c in means.index]
+        table[m] = [("n/a" if np.isnan(means.loc[c, m]) else
+                     f"{'**' if c == best else ''}{means.loc[c, m]:.4g} ± {stds.loc[c, m]:.2g}"
+                     f"{'**' if c == best else ''}") for c in means.index]
     return table
 
 

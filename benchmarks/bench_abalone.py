@@ -10,7 +10,8 @@ preprocessing, on identical RepeatedKFold splits; with and without the
 Contenders:
 - joint: JointRegressorClassifier, defaults (reference network);
 - separate keras: the same network trained for one task alone, twice (the
-  other head's loss weight set to 0, so only one loss trains the trunk);
+  other head's loss weight set to 0, so only one loss trains the trunk; the
+  idle head is left out of the parameter count);
 - sklearn MLP: MLPRegressor + MLPClassifier of the same shape (20, 10),
   Adam, batch 32, 150 epochs;
 - HGB: HistGradientBoostingRegressor + HistGradientBoostingClassifier.
@@ -48,16 +49,19 @@ def _pre(with_sex):
 class _Pair:
     """Two fitted single-task pipelines answering like the joint estimator."""
 
-    def __init__(self, regressor, classifier, regression, classification):
+    def __init__(self, regressor, classifier, regression, classification, idle_heads=()):
         self.regressor, self.classifier = regressor, classifier
         self._reg, self._clf = regression, classification
+        self._idle = idle_heads  # (pipeline, head name) trained with weight 0
 
     def predict(self, X):
         return np.column_stack([self._reg(self.regressor, X),
                                 self._clf(self.classifier, X).astype(float)])
 
     def params(self):
-        return count_params(self.regressor) + count_params(self.classifier)
+        idle = sum(int(sum(np.prod(w.shape) for w in m[-1].model_.get_layer(h).trainable_weights))
+                   for m, h in self._idle)
+        return count_params(self.regressor) + count_params(self.classifier) - idle
 
 
 def contenders(with_sex, epochs, seed):
@@ -72,7 +76,8 @@ def contenders(with_sex, epochs, seed):
         clf = make_pipeline(_pre(with_sex), JointRegressorClassifier(
             loss_weights=(0.0, 1.0), **keras_kw)).fit(X, y)
         return _Pair(reg, clf, lambda m, X: m.predict(X)[:, 0],
-                     lambda m, X: m.predict(X)[:, 1])
+                     lambda m, X: m.predict(X)[:, 1],
+                     idle_heads=[(reg, "classification"), (clf, "regression")])
 
     def pair(regressor, classifier):
         def fit(X, y):

@@ -310,8 +310,11 @@ class MultiTaskWrapper(BaseWrapper):
                 "features (e.g. StandardScaler in a Pipeline) or check the data "
                 "for extreme values."
             )
-        self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
-        self.n_iter_ = len(losses)
+        history = {k: [float(v) for v in vals] for k, vals in history.items()}
+        if initial_epoch > 0 and hasattr(self, "history_"):  # partial_fit: one more epoch
+            history = {k: self.history_.get(k, []) + v for k, v in history.items()}
+        self.history_ = history
+        self.n_iter_ = len(history["loss"])
         self._after_fit(X, y, validation)
 
     def _after_fit(self, X, y, validation):

@@ -260,3 +260,11 @@ def test_predict_errors():
         clf.score(X, Y[:, :2])
     with pytest.raises(ValueError, match="requires y to be passed"):
         fast().fit(X, None)
+
+
+def test_partial_fit_trains_one_more_epoch_and_extends_history():
+    clf = fast(epochs=3).fit(X, Y)
+    before = clf.predict_proba(X)
+    clf.partial_fit(X, Y)
+    assert clf.n_iter_ == 4 and len(clf.history_["loss"]) == 4
+    assert not np.allclose(clf.predict_proba(X), before)
