@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mtestimator import MultiLabelMLPClassifier
 from mtestimator._networks import OutputSpec, build_network, make_optimizer
-from mtestimator._training import fit_network, predict_network
+from mtestimator._training import fit_fast, predict_network
 
 from ._harness import paired_wins, run_comparison, save_outputs, summarize
 
@@ -48,11 +48,20 @@ class SingleLabelNetwork(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         self.classes_ = np.array([0, 1])
         X = np.asarray(X, dtype=np.float32)
-        self.model_ = build_network(X.shape[1], [OutputSpec("y", 1, "sigmoid")],
-                                    hidden_layer_sizes=(20,), seed=self.random_state)
-        self.model_.compile(optimizer=make_optimizer("adam", 0.001), loss={"y": "binary_crossentropy"})
-        fit_network(self.model_, X, {"y": np.asarray(y, np.float32).reshape(-1, 1)},
-                    epochs=self.epochs, batch_size=32, seed=self.random_state)
+
+        def network():
+            return build_network(X.shape[1], [OutputSpec("y", 1, "sigmoid")],
+                                 hidden_layer_sizes=(20,), seed=self.random_state)
+
+        def trainer(trainer_class):
+            return trainer_class(network(), {"y": "binary_crossentropy"}, None,
+                                 make_optimizer("adam", 0.001))
+
+        self.model_ = network()
+        fit_fast(self.model_, ("single-label", X.shape[1]), trainer, X,
+                 {"y": np.asarray(y, np.float32).reshape(-1, 1)}, np.ones(len(X), np.float32),
+                 epochs=self.epochs, batch_size=32, learning_rate=0.001,
+                 seed=self.random_state)
         return self
 
     def predict_proba(self, X):

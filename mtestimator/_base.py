@@ -45,7 +45,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from ._networks import ACTIVATIONS, OPTIMIZERS, build_network, make_optimizer
-from ._training import fit_network, predict_network
+from ._forward import extract_dense_layers
+from ._training import fit_fast, fit_general, fresh_seed, predict_network
 
 __all__ = ["MultiTaskWrapper"]
 
@@ -219,10 +220,12 @@ class MultiTaskWrapper(BaseWrapper):
         return None
 
     def _adapt_network(self, model, losses):
-        """Hook: change the network and its losses before compiling."""
+        """Hook: change the network and its losses before compiling (see
+        ``_network_variant``)."""
         return model, losses
 
-    def _build_keras_model(self):
+    def _network_parts(self):
+        """A fresh network, its losses and loss weights (uncompiled)."""
         heads = self.target_encoder_.heads
         model = build_network(
             self.n_features_in_,
@@ -234,12 +237,34 @@ class MultiTaskWrapper(BaseWrapper):
             seed=self._seed,
         )
         model, losses = self._adapt_network(model, {h.name: h.loss for h in heads})
-        model.compile(
-            optimizer=make_optimizer(self.optimizer, self.learning_rate),
-            loss=losses,
-            loss_weights=self._loss_weights(),
-        )
+        return model, losses, self._loss_weights()
+
+    def _build_keras_model(self):
+        model, losses, loss_weights = self._network_parts()
+        model.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
+                      loss=losses, loss_weights=loss_weights)
         return model
+
+    def _trainer_key(self):
+        """What makes two fits able to share one compiled trainer."""
+        heads = self.target_encoder_.heads
+        return (
+            type(self).__name__, self.n_features_in_, tuple(self._hidden_layer_sizes()),
+            self.activation, float(self.dropout), self.optimizer,
+            tuple((h.name, h.output_spec.units, h.output_spec.activation,
+                   h.loss if isinstance(h.loss, str) else repr(h.loss.get_config()))
+                  for h in heads),
+            repr(self._loss_weights()), self._network_variant(),
+        )
+
+    def _network_variant(self):
+        """Hook: names a change ``_adapt_network`` makes, for the trainer key."""
+        return None
+
+    def _make_trainer(self, trainer_class):
+        model, losses, loss_weights = self._network_parts()
+        return trainer_class(model, losses, loss_weights,
+                             make_optimizer(self.optimizer, self.learning_rate))
 
     # -- persistence ---------------------------------------------------------
 
@@ -247,7 +272,7 @@ class MultiTaskWrapper(BaseWrapper):
         # The network travels as architecture + weights: no compiled losses,
         # optimizer state or callbacks (which hold a model of their own).
         state = dict(super().__getstate__())
-        for key in ("_fit_callbacks", "_predict_callbacks"):
+        for key in ("_fit_callbacks", "_predict_callbacks", "_dense_layers"):
             state.pop(key, None)
         model = state.pop("model_", None)
         if model is not None:
@@ -280,41 +305,50 @@ class MultiTaskWrapper(BaseWrapper):
             )
 
         def take(idx):
-            w = None if sample_weight is None else sample_weight[idx]
-            return X[idx], {k: v[idx] for k, v in y.items()}, w
+            return X[idx], {k: v[idx] for k, v in y.items()}, sample_weight[idx]
 
         return take(train), take(val)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs):
-        callbacks = [*self._fit_callbacks, keras.callbacks.TerminateOnNaN()]
+        W = (np.ones(len(X), np.float32) if sample_weight is None
+             else np.asarray(sample_weight, np.float32))
         validation = None
         if self.early_stopping:
-            (X, y, sample_weight), validation = self._inner_split(X, y, sample_weight)
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.n_iter_no_change,
-                restore_best_weights=True))
-        history = fit_network(
-            self.model_, X, y, sample_weight,
-            epochs=epochs, batch_size=self.batch_size, seed=self._seed,
-            validation_data=None if validation is None else validation[:2],
-            callbacks=callbacks, verbose=self.verbose, initial_epoch=initial_epoch,
-        )
+            (X, y, W), validation = self._inner_split(X, y, W)
+        seed = self._seed if self._seed is not None else fresh_seed()
+        # partial_fit continues the epoch numbering, so its shuffles are new
+        seed = seed + initial_epoch
+        common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
+                  "seed": seed}
+        if self._fit_callbacks:  # general path: Keras's own fit, any callbacks
+            callbacks = [*self._fit_callbacks, keras.callbacks.TerminateOnNaN()]
+            if validation is not None:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.n_iter_no_change,
+                    restore_best_weights=True))
+            history = fit_general(self.model_, X, y, W, validation=validation,
+                                  callbacks=callbacks, verbose=self.verbose, **common)
+        else:
+            history = fit_fast(self.model_, self._trainer_key(), self._make_trainer, X, y, W,
+                               learning_rate=self.learning_rate, validation=validation,
+                               patience=self.n_iter_no_change, **common)
         losses = np.asarray(history["loss"], dtype=float)
         if not np.all(np.isfinite(losses)):
             del self.model_
             raise FloatingPointError(
                 f"Training of {type(self).__name__} diverged: the loss became "
-                f"{losses[~np.isfinite(losses)][0]} at epoch {len(losses)}. The "
-                "estimator was left unfitted. Lower 'learning_rate', scale the "
-                "features (e.g. StandardScaler in a Pipeline) or check the data "
-                "for extreme values."
+                f"{losses[~np.isfinite(losses)][0]} at epoch "
+                f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left "
+                "unfitted. Lower 'learning_rate', scale the features (e.g. "
+                "StandardScaler in a Pipeline) or check the data for extreme values."
             )
         history = {k: [float(v) for v in vals] for k, vals in history.items()}
         if initial_epoch > 0 and hasattr(self, "history_"):  # partial_fit: one more epoch
             history = {k: self.history_.get(k, []) + v for k, v in history.items()}
         self.history_ = history
         self.n_iter_ = len(history["loss"])
+        self._dense_layers = extract_dense_layers(self.model_)
         self._after_fit(X, y, validation)
 
     def _after_fit(self, X, y, validation):
@@ -325,4 +359,6 @@ class MultiTaskWrapper(BaseWrapper):
     def _predict_raw(self, X, **kwargs):
         check_is_fitted(self, "model_")
         X, _ = self._validate_data(X, reset=False)
-        return predict_network(self.model_, X)
+        if "_dense_layers" not in self.__dict__:  # e.g. unpickled
+            self._dense_layers = extract_dense_layers(self.model_)
+        return predict_network(self.model_, X, self._dense_layers)

@@ -206,6 +206,9 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
             return None
         return dict(zip((REGRESSION, CLASSIFICATION), map(float, self.loss_weights)))
 
+    def _network_variant(self):
+        return "uncertainty" if self.loss_weights == "auto" else None
+
     def _adapt_network(self, model, losses):
         if self.loss_weights != "auto":
             return model, losses

@@ -264,7 +264,7 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         if threshold is None:
             X_t, y_t = (X, y) if validation is None else validation[:2]
             proba = self.target_encoder_.heads[0].predict_proba(
-                predict_network(self.model_, X_t)["labels"])
+                predict_network(self.model_, X_t, self._dense_layers)["labels"])
             threshold = _f1_thresholds(y_t["labels"], proba)
         self.threshold_ = threshold
 

@@ -1,82 +1,111 @@
-"""The training loop and batched prediction (TensorFlow input pipeline).
+"""Training and prediction behind one interface, whatever the Keras backend.
 
-Kept apart from the estimators so that a faster, backend-specific loop can
-replace it behind the same two functions.
+Two paths, the same batches in the same order for the same seed:
 
-Shuffling uses a seeded ``tf.data`` pipeline: a different order every epoch,
-the same orders for the same seed, and no global random state read or set.
-One ``model.fit`` call runs a whole epoch per execution step
-(``steps_per_execution``), which removes most of Keras's per-batch overhead.
+- the fast path (no user callbacks): a backend :class:`Trainer` runs the
+  whole training in one compiled call. Trainers are cached by architecture
+  (a small LRU), so a grid search or a repeated cross-validation traces once
+  per architecture instead of once per fit, and leaves no graph behind.
+- the general path (user callbacks): Keras's own ``model.fit``.
+
+The backend module (``_backend_tensorflow`` or ``_backend_jax``) is chosen
+from ``keras.backend.backend()``; the estimators never see which.
 """
 
-import math
+import secrets
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-__all__ = ["fit_network", "predict_network"]
+from ._forward import dense_forward, extract_dense_layers
+
+__all__ = ["backend_module", "clear_cache", "fit_general", "fit_fast", "fresh_seed",
+           "predict_network"]
 
 _PREDICT_CHUNK = 8192
+_CACHE_SIZE = 16
+_CACHE = OrderedDict()
+_LOCK = threading.Lock()
 
 
-def _dataset(arrays, n, batch_size, seed):
-    ds = tf.data.Dataset.from_tensor_slices(arrays).cache()
-    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).repeat()
+def backend_module():
+    """The module implementing training for the current Keras backend."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        from . import _backend_tensorflow as module
+    elif name == "jax":
+        from . import _backend_jax as module
+    else:
+        raise RuntimeError(
+            f"mtestimator supports the 'tensorflow' and 'jax' Keras backends; the "
+            f"current backend is {name!r}. Set KERAS_BACKEND=tensorflow or jax."
+        )
+    return module
 
 
-def fit_network(model, X, y, sample_weight=None, *, epochs, batch_size, seed=None,
-                validation_data=None, callbacks=(), verbose=0, initial_epoch=0):
-    """Train ``model`` with mini-batches reshuffled every epoch.
+def fresh_seed():
+    """A new seed from the operating system, touching no global RNG state."""
+    return secrets.randbits(31)
 
-    Parameters
-    ----------
-    model : compiled keras.Model
-    X : ndarray of shape (n_samples, n_features), float32
-    y : dict of ndarray
-        One encoded target per output name.
-    sample_weight : ndarray of shape (n_samples,) or None
-    epochs, batch_size : int
-    seed : int or None
-        Seeds the shuffling. ``None`` is a fresh order every call.
-    validation_data : tuple or None
-        ``(X_val, y_val)`` evaluated at the end of every epoch.
-    callbacks : sequence of keras.callbacks.Callback
-    verbose : int
-    initial_epoch : int
 
-    Returns
-    -------
-    history : dict of list of float
+def clear_cache():
+    """Forget every cached trainer (frees their networks and compiled code)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+@contextmanager
+def _trainer(key, factory):
+    # A trainer is taken out of the cache while in use, so concurrent fits
+    # (threads) of one architecture never share one; the last one back stays.
+    with _LOCK:
+        trainer = _CACHE.pop(key, None)
+    if trainer is None:
+        trainer = factory(backend_module().Trainer)
+    try:
+        yield trainer
+    finally:
+        with _LOCK:
+            _CACHE[key] = trainer
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+
+
+def fit_fast(model, key, factory, X, Y, W, *, epochs, batch_size, learning_rate, seed,
+             validation=None, patience=None):
+    """Train ``model`` in place with a cached compiled trainer; return the history.
+
+    ``factory(Trainer)`` builds a trainer for ``key`` when none is cached:
+    a network of the same architecture as ``model``, its losses and optimizer.
     """
-    n = len(X)
-    batch_size = max(1, min(int(batch_size), n))
-    steps = math.ceil(n / batch_size)
-    arrays = (X, y) if sample_weight is None else (X, y, sample_weight.astype(np.float32))
-    if getattr(model, "steps_per_execution", 1) != steps:
-        model.steps_per_execution = steps
-        model.train_function = None
-    history = model.fit(
-        _dataset(arrays, n, batch_size, seed),
-        epochs=initial_epoch + epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=validation_data,
-        callbacks=list(callbacks),
-        verbose=verbose,
-        shuffle=False,
-    )
-    return history.history
+    with _trainer(key, factory) as trainer:
+        trainer.reset(model, learning_rate)
+        history = trainer.fit(X, Y, W, epochs=epochs, batch_size=batch_size, seed=seed,
+                              validation=validation, patience=patience)
+        for dst, src in zip(model.variables, trainer.model.variables):
+            dst.assign(src)
+    return history
 
 
-def predict_network(model, X):
-    """Raw outputs of ``model`` on ``X`` as a dict of float arrays.
+def fit_general(model, X, Y, W, **kwargs):
+    """Train a compiled ``model`` with Keras's ``model.fit`` (any callbacks)."""
+    return backend_module().keras_fit(model, X, Y, W, **kwargs)
 
-    Calls the model eagerly, in chunks to bound memory: for the small dense
-    networks here that costs well under a millisecond per call, where
-    ``model.predict`` costs tens of milliseconds and ``predict_on_batch``
-    traces a new function for every fitted model.
+
+def predict_network(model, X, dense_layers=None):
+    """Raw outputs of ``model`` on ``X`` as a dict of float32 arrays.
+
+    A Dense network runs in NumPy from ``dense_layers`` (see
+    :func:`~mtestimator._forward.extract_dense_layers`); any other network is
+    called eagerly, in chunks to bound memory.
     """
+    if dense_layers is None:
+        dense_layers = extract_dense_layers(model)
+    if dense_layers:
+        return dense_forward(dense_layers, X)
     chunks = [model(X[i:i + _PREDICT_CHUNK], training=False)
               for i in range(0, max(len(X), 1), _PREDICT_CHUNK)]
     return {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}

@@ -1,0 +1,62 @@
+"""Inference for the Dense networks of mtestimator in plain NumPy.
+
+A fitted network's weights are read once into arrays; prediction is then a
+few matrix products: no tracing, no per-call framework overhead, the same
+cost on every backend, and nothing retained between calls.
+"""
+
+import numpy as np
+from scipy.special import erf, expit, softmax
+
+__all__ = ["NUMPY_ACTIVATIONS", "dense_forward", "extract_dense_layers"]
+
+NUMPY_ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "tanh": np.tanh,
+    "sigmoid": expit,
+    "softmax": lambda x: softmax(x, axis=-1),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "selu": lambda x: 1.0507009873554805 * np.where(
+        x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0))),
+    "gelu": lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2))),
+    "silu": lambda x: x * expit(x),
+    "swish": lambda x: x * expit(x),
+    "softplus": lambda x: np.logaddexp(0, x),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+}
+
+
+def _activation_name(layer):
+    return getattr(layer.activation, "__name__", str(layer.activation))
+
+
+def extract_dense_layers(model):
+    """``(trunk, heads)`` as NumPy arrays, or None if ``model`` is not a
+    Dense trunk (``trunk_dense_*``) with one Dense layer per output."""
+    trunk, i = [], 0
+    names = {layer.name for layer in model.layers}
+    while f"trunk_dense_{i}" in names:
+        layer = model.get_layer(f"trunk_dense_{i}")
+        trunk.append((np.asarray(layer.kernel), np.asarray(layer.bias), _activation_name(layer)))
+        i += 1
+    heads = {}
+    for name in model.output_names:
+        layer = model.get_layer(name) if name in names else None
+        if layer is None or not hasattr(layer, "kernel"):
+            return None
+        heads[name] = (np.asarray(layer.kernel), np.asarray(layer.bias), _activation_name(layer))
+    acts = {a for *_, a in trunk} | {a for *_, a in heads.values()}
+    if not trunk or not acts <= set(NUMPY_ACTIVATIONS):
+        return None
+    return trunk, heads
+
+
+def dense_forward(layers, X):
+    """Outputs of the network described by ``layers`` on ``X`` (float32)."""
+    trunk, heads = layers
+    h = X
+    for kernel, bias, act in trunk:
+        h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
+    return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias).astype(np.float32)
+            for name, (kernel, bias, act) in heads.items()}

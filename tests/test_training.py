@@ -1,0 +1,82 @@
+"""The training paths: fast (cached compiled trainer) vs general (Keras fit)."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import make_multilabel_classification
+
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
+from mtestimator import _training
+
+X, Y = make_multilabel_classification(n_samples=150, n_features=6, n_classes=3,
+                                      random_state=0)
+rng = np.random.RandomState(0)
+YJ = np.column_stack([X[:, 0] * 2.0, np.where(X[:, 1] > np.median(X[:, 1]), 1, 0)])
+
+
+class NoOp(keras.callbacks.Callback):
+    """Any user callback sends the fit down the general (Keras fit) path."""
+
+
+@pytest.mark.parametrize(
+    "make, y",
+    [
+        (lambda **kw: MultiLabelMLPClassifier((8,), epochs=10, random_state=0, **kw), Y),
+        (lambda **kw: JointRegressorClassifier((8, 4), epochs=10, random_state=0, **kw), YJ),
+        (lambda **kw: JointRegressorClassifier((8,), epochs=10, random_state=0,
+                                               loss_weights="auto", dropout=0.2, **kw), YJ),
+    ],
+)
+def test_fast_and_general_paths_agree(make, y):
+    fast = make().fit(X, y)
+    general = make(callbacks=[NoOp()]).fit(X, y)
+    np.testing.assert_allclose(fast.predict_proba(X), general.predict_proba(X),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast.history_["loss"], general.history_["loss"], rtol=1e-4)
+
+
+def test_trainer_is_cached_per_architecture_and_reseeded():
+    _training.clear_cache()
+    first = MultiLabelMLPClassifier((8,), epochs=5, random_state=1).fit(X, Y).predict_proba(X)
+    for seed, n in ((2, 120), (3, 130), (4, 140)):  # other seeds and sizes in between
+        MultiLabelMLPClassifier((8,), epochs=5, random_state=seed).fit(X[:n], Y[:n])
+    again = MultiLabelMLPClassifier((8,), epochs=5, random_state=1).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(first, again)
+    assert len(_training._CACHE) == 1
+    trainer = next(iter(_training._CACHE.values()))
+    assert trainer._run.experimental_get_tracing_count() <= 2  # no retrace per fit
+    MultiLabelMLPClassifier((4,), epochs=1).fit(X, Y)
+    assert len(_training._CACHE) == 2
+
+
+def test_learning_rate_and_optimizer_state_reset_between_fits():
+    a = MultiLabelMLPClassifier((8,), epochs=3, learning_rate=0.1, random_state=0).fit(X, Y)
+    b = MultiLabelMLPClassifier((8,), epochs=3, learning_rate=0.001, random_state=0).fit(X, Y)
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+    c = MultiLabelMLPClassifier((8,), epochs=3, learning_rate=0.1, random_state=0).fit(X, Y)
+    np.testing.assert_array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_predict_is_numpy_and_matches_keras():
+    clf = MultiLabelMLPClassifier((8, 4), epochs=3, random_state=0, activation="gelu").fit(X, Y)
+    keras_out = np.asarray(clf.model_(X.astype(np.float32))["labels"])
+    np.testing.assert_allclose(clf.predict_proba(X), keras_out, rtol=1e-5, atol=1e-6)
+    assert clf._dense_layers  # the NumPy path is used
+
+
+def test_memory_stays_bounded_over_many_fits():
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    for i in range(10):  # warm-up
+        MultiLabelMLPClassifier((8,), epochs=1, random_state=i).fit(X, Y).predict(X)
+    before = rss_mb()
+    n = 60
+    for i in range(n):
+        MultiLabelMLPClassifier((8,), epochs=1, random_state=i,
+                                learning_rate=0.001 * (1 + i % 3)).fit(X[: 100 + i], Y[: 100 + i])
+    growth_per_fit = (rss_mb() - before) / n
+    assert growth_per_fit < 0.5, f"{growth_per_fit:.3f} MB per fit"
