@@ -38,6 +38,10 @@ class Trainer:
         self._run = tf.function(self._run_epochs, reduce_retracing=True)
         self._eval = tf.function(self._evaluate, reduce_retracing=True)
 
+    def compilations(self):
+        """How many times the training function was traced."""
+        return self._run.experimental_get_tracing_count()
+
     def reset(self, source, learning_rate):
         """Start a fit: weights (and dropout seeds) of ``source``, a fresh optimizer."""
         for dst, src in zip(self.model.variables, source.variables):

@@ -49,7 +49,8 @@ def _seed_stream(seed):
     """Distinct per-layer seeds from one seed; ``None`` stays unseeded."""
     if seed is None:
         return itertools.repeat(None)
-    return itertools.count(int(seed) * 1000 + 1)
+    # below 2**31 whatever the seed: every backend takes them as 32-bit ints
+    return ((int(seed) * 1000 + i) % (2**31 - 1) for i in itertools.count(1))
 
 
 def _initializer(name, seed):

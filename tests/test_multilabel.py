@@ -155,9 +155,10 @@ def test_sample_weight_zero_drops_samples_and_routing_through_pipeline():
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
                              fast().set_fit_request(sample_weight=True)
-                             .set_score_request(sample_weight=False))
-        res = cross_validate(pipe, X, Y, cv=2, params={"sample_weight": w})
-    assert len(res["test_score"]) == 2
+                             .set_score_request(sample_weight=True))
+        res = cross_validate(pipe, X, Y, cv=2, params={"sample_weight": w},
+                             error_score="raise")
+    assert len(res["test_score"]) == 2 and np.all(np.isfinite(res["test_score"]))
 
 
 def test_grid_search_and_cross_validate_scorers():
