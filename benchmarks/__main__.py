@@ -11,9 +11,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import bench_abalone, bench_multilabel  # noqa: E402
+from benchmarks import bench_abalone, bench_multilabel, bench_speed  # noqa: E402
 
-SUITE = ("abalone", "multilabel")
+SUITE = ("abalone", "multilabel", "speed")
 
 
 def main(argv=None):
@@ -23,6 +23,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=SUITE, action="append", help="run only these")
     parser.add_argument("--repeats", type=int, default=None,
                         help="CV repeats (default: 2 abalone, 3 multi-label; 1 with --quick)")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="parallel fits within a comparison (joblib); default 1")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     only = args.only or SUITE
@@ -38,6 +40,9 @@ def main(argv=None):
         kw = ({"n_splits": 2, "n_repeats": args.repeats or 1} if args.quick
               else {"n_repeats": args.repeats or 3})
         texts.append(bench_multilabel.benchmark(out=args.out, **kw)[1])
+    if "speed" in only:
+        texts.append("\n## speed and memory\n")
+        texts.append(bench_speed.benchmark(quick=args.quick, out=args.out)[1])
     texts.append(f"\ntotal: {time.perf_counter() - start:.0f} s")
     summary = "\n".join(texts)
     os.makedirs(args.out, exist_ok=True)
