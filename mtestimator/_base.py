@@ -197,8 +197,14 @@ class MultiTaskWrapper(BaseWrapper):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        self._fit(X, y, sample_weight=sample_weight, warm_start=False,
-                  epochs=self.epochs, initial_epoch=0)
+        previous = dict(self.__dict__)
+        try:
+            self._fit(X, y, sample_weight=sample_weight, warm_start=False,
+                      epochs=self.epochs, initial_epoch=0)
+        except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         return self
 
     def _initialize(self, X, y=None):
@@ -268,6 +274,19 @@ class MultiTaskWrapper(BaseWrapper):
 
     # -- persistence ---------------------------------------------------------
 
+    def save(self, path):
+        """Save the fitted estimator to one file, safely loadable with
+        :func:`mtestimator.load` (Keras format + JSON; no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write. Keras ``callbacks`` are not saved.
+        """
+        from ._persistence import save
+
+        save(self, path)
+
     def __getstate__(self):
         # The network travels as architecture + weights: no compiled losses,
         # optimizer state or callbacks (which hold a model of their own).
@@ -335,12 +354,11 @@ class MultiTaskWrapper(BaseWrapper):
                                patience=self.n_iter_no_change, **common)
         losses = np.asarray(history["loss"], dtype=float)
         if not np.all(np.isfinite(losses)):
-            del self.model_
             raise FloatingPointError(
                 f"Training of {type(self).__name__} diverged: the loss became "
                 f"{losses[~np.isfinite(losses)][0]} at epoch "
                 f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left "
-                "unfitted. Lower 'learning_rate', scale the features (e.g. "
+                "as it was before this fit. Lower 'learning_rate', scale the features (e.g. "
                 "StandardScaler in a Pipeline) or check the data for extreme values."
             )
         history = {k: [float(v) for v in vals] for k, vals in history.items()}

@@ -211,4 +211,5 @@ def add_uncertainty_weights(model):
     """
     layers = {name: UncertaintyWeight(name=f"{name}_uncertainty") for name in model.output_names}
     outputs = {name: layers[name](out) for name, out in zip(model.output_names, model.outputs)}
-    return keras.Model(model.inputs, outputs, name=model.name), layers
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs, name=model.name), layers
