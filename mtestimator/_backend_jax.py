@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
-from keras.src.losses.losses import LossFunctionWrapper
+
+from ._trainer import BaseTrainer
 
 __all__ = ["Trainer", "epoch_order", "keras_fit"]
 
@@ -25,30 +26,29 @@ def epoch_order(n, seed, epoch):
     return jax.random.permutation(key, n)
 
 
-class Trainer:
+class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
-
-    def __init__(self, model, losses, loss_weights, optimizer):
-        self.model = model
-        self.names = list(losses)
-        self.losses = {n: LossFunctionWrapper(keras.losses.get(l)) if isinstance(l, str) else l
-                       for n, l in losses.items()}
-        weights = loss_weights or {}
-        self.loss_weights = {n: float(weights.get(n, 1.0)) for n in self.names}
-        self.optimizer = optimizer
-        optimizer.build(model.trainable_variables)
 
     def compilations(self):
         """Compiled versions of the training function (all trainers)."""
         return type(self)._run._cache_size()
 
-    def reset(self, source, learning_rate):
-        """Start a fit: weights (and dropout seeds) of ``source``, a fresh optimizer."""
-        for dst, src in zip(self.model.variables, source.variables):
-            dst.assign(src.value)
-        for var in self.optimizer.variables:
-            var.assign(jnp.zeros(var.shape, var.dtype))
-        self.optimizer.learning_rate = learning_rate
+    @staticmethod
+    def _zeros_like(var):
+        return jnp.zeros(var.shape, var.dtype)
+
+    @staticmethod
+    def _data(X, Y, W):
+        return jnp.asarray(X), {k: jnp.asarray(v) for k, v in Y.items()}, jnp.asarray(W)
+
+    def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
+        *state, values = self._run(*self._state(), *data, jnp.uint32(seed % 2**32),
+                                   first_epoch, n_epochs, batch_size)
+        self._set_state(*state)
+        return np.asarray(values)
+
+    def _evaluate(self, data):
+        return np.asarray(self._eval(*self._state()[:2], *data))
 
     def _loss(self, tv, ntv, x, y, w, mask, training):
         pred, ntv = self.model.stateless_call(tv, ntv, x, training=training)
@@ -102,37 +102,6 @@ class Trainer:
             var.assign(value)
         for var, value in zip(self.optimizer.variables, ov):
             var.assign(value)
-
-    def _logs(self, values, prefix=""):
-        return {f"{prefix}loss": float(values[0]),
-                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
-
-    def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None):
-        """Train; returns the per-epoch history (``loss``, ``<head>_loss``, ``val_*``)."""
-        data = (jnp.asarray(X), {k: jnp.asarray(v) for k, v in Y.items()}, jnp.asarray(W))
-        seed = jnp.uint32(seed % 2**32)
-        if validation is None:
-            *state, values = self._run(*self._state(), *data, seed, 0, int(epochs),
-                                       int(batch_size))
-            self._set_state(*state)
-            logs = [self._logs(v) for v in np.asarray(values)]
-        else:
-            val = (jnp.asarray(validation[0]), {k: jnp.asarray(v) for k, v in validation[1].items()},
-                   jnp.asarray(validation[2]))
-            logs, best, best_weights, waited = [], np.inf, None, 0
-            for epoch in range(int(epochs)):
-                *state, values = self._run(*self._state(), *data, seed, epoch, 1, int(batch_size))
-                self._set_state(*state)
-                val_values = np.asarray(self._eval(state[0], state[1], *val))
-                logs.append({**self._logs(np.asarray(values)[0]), **self._logs(val_values, "val_")})
-                if val_values[0] < best:
-                    best, best_weights, waited = val_values[0], self.model.get_weights(), 0
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        break
-            self.model.set_weights(best_weights)
-        return {k: [log[k] for log in logs] for k in logs[0]}
 
 
 def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, callbacks=(),

@@ -8,10 +8,9 @@ fit copies the estimator's freshly initialised weights in and resets the
 optimizer, so nothing is traced again and no graph is left behind per fit.
 """
 
-import keras
-import numpy as np
 import tensorflow as tf
-from keras.src.losses.losses import LossFunctionWrapper
+
+from ._trainer import BaseTrainer
 
 __all__ = ["Trainer", "epoch_order", "keras_fit"]
 
@@ -23,32 +22,32 @@ def epoch_order(n, seed, epoch):
     return tf.argsort(noise, stable=True)
 
 
-class Trainer:
+class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
 
     def __init__(self, model, losses, loss_weights, optimizer):
-        self.model = model
-        self.names = list(losses)
-        self.losses = {n: LossFunctionWrapper(keras.losses.get(l))
-                       if isinstance(l, str) else l for n, l in losses.items()}
-        weights = loss_weights or {}
-        self.loss_weights = {n: float(weights.get(n, 1.0)) for n in self.names}
-        self.optimizer = optimizer
-        optimizer.build(model.trainable_variables)
+        super().__init__(model, losses, loss_weights, optimizer)
         self._run = tf.function(self._run_epochs, reduce_retracing=True)
-        self._eval = tf.function(self._evaluate, reduce_retracing=True)
+        self._eval = tf.function(self._evaluate_graph, reduce_retracing=True)
 
     def compilations(self):
         """How many times the training function was traced."""
         return self._run.experimental_get_tracing_count()
 
-    def reset(self, source, learning_rate):
-        """Start a fit: weights (and dropout seeds) of ``source``, a fresh optimizer."""
-        for dst, src in zip(self.model.variables, source.variables):
-            dst.assign(src)
-        for var in self.optimizer.variables:
-            var.assign(tf.zeros(var.shape, var.dtype))
-        self.optimizer.learning_rate = learning_rate
+    @staticmethod
+    def _zeros_like(var):
+        return tf.zeros(var.shape, var.dtype)
+
+    @staticmethod
+    def _data(X, Y, W):
+        return tf.constant(X), {k: tf.constant(v) for k, v in Y.items()}, tf.constant(W)
+
+    def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
+        return self._run(*data, tf.constant(first_epoch), tf.constant(n_epochs),
+                         tf.constant(batch_size), tf.constant(seed, tf.int64)).numpy()
+
+    def _evaluate(self, data):
+        return self._eval(*data).numpy()
 
     def _losses(self, x, y, w, training):
         pred = self.model(x, training=training)
@@ -76,42 +75,8 @@ class Trainer:
             history = history.write(e, sums / tf.cast(n, tf.float32))
         return history.stack()
 
-    def _evaluate(self, X, Y, W):
+    def _evaluate_graph(self, X, Y, W):
         return self._losses(X, Y, W, training=False)
-
-    def _logs(self, values, prefix=""):
-        return {f"{prefix}loss": float(values[0]),
-                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
-
-    def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None):
-        """Train; returns the per-epoch history (``loss``, ``<head>_loss``, ``val_*``).
-
-        With ``validation=(X, Y, W)`` and ``patience``, runs epoch by epoch,
-        stops after ``patience`` epochs without a lower validation loss and
-        restores the best weights.
-        """
-        args = [tf.constant(X), {k: tf.constant(v) for k, v in Y.items()}, tf.constant(W)]
-        const = [tf.constant(int(batch_size)), tf.constant(int(seed), tf.int64)]
-        if validation is None:
-            values = self._run(*args, tf.constant(0), tf.constant(int(epochs)), *const).numpy()
-            logs = [self._logs(v) for v in values]
-        else:
-            val = [tf.constant(validation[0]),
-                   {k: tf.constant(v) for k, v in validation[1].items()},
-                   tf.constant(validation[2])]
-            logs, best, best_weights, waited = [], np.inf, None, 0
-            for epoch in range(int(epochs)):
-                values = self._run(*args, tf.constant(epoch), tf.constant(1), *const).numpy()[0]
-                val_values = self._eval(*val).numpy()
-                logs.append({**self._logs(values), **self._logs(val_values, "val_")})
-                if val_values[0] < best:
-                    best, best_weights, waited = val_values[0], self.model.get_weights(), 0
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        break
-            self.model.set_weights(best_weights)
-        return {k: [log[k] for log in logs] for k in logs[0]}
 
 
 def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, callbacks=(),
