@@ -21,11 +21,13 @@ subclass loses or invents parameters
 float64 X at predict after a float32 fit    X is always validated, then cast to
 raises "casting ... is not safe"            float32 (Keras's floatx)
 seeding sets Python, NumPy and TensorFlow   per-layer seeded initializers and a
-global seeds and TF op determinism around   seeded ``tf.data`` shuffle: nothing
-every fit                                   global is read or written
+global seeds and TF op determinism around   stateless per-epoch shuffle from the
+every fit                                   seed: nothing global is read or written
 a ``RandomState`` random_state always       one draw from a copy of it (the caller's
 becomes seed 0 (``randint(low=1)``)         object is not advanced)
-``model.predict`` per call (tens of ms)     an eager call of the model, chunked
+``model.predict`` per call (tens of ms)     NumPy inference from the weights
+``model.fit`` per fit: per-step overhead,   one compiled training function per
+a new traced graph (memory) every fit       architecture, cached (``_training``)
 ``Model.__reduce__`` pickles the compiled   estimators pickle architecture +
 model (custom losses must serialize)        weights (``__getstate__``)
 non-scikit-learn ``__repr__``               ``BaseEstimator.__repr__``
