@@ -46,7 +46,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from ._networks import ACTIVATIONS, OPTIMIZERS, build_network, make_optimizer
+from ._networks import ACTIVATIONS, OPTIMIZERS, TRUNKS, build_network, make_optimizer
 from ._forward import extract_dense_layers
 from ._training import fit_fast, fit_general, fresh_seed, predict_network
 
@@ -76,6 +76,7 @@ class MultiTaskWrapper(BaseWrapper):
     warm_start = False
 
     _parameter_constraints = {
+        "trunk": [StrOptions(set(TRUNKS))],
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "kernel_initializer": [str],
@@ -160,14 +161,42 @@ class MultiTaskWrapper(BaseWrapper):
 
     def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
         if X is not None:
-            X = validate_data(self, X, reset=reset, accept_sparse=["csr", "csc", "coo"],
-                              dtype=[np.float64, np.float32])
-            X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
+            X = self._validate_X(X, reset)
         if y is not None:
             y = self._check_targets(y, reset=reset)
             if X is not None:
                 check_consistent_length(X, y)
         return X, y
+
+    def _validate_X(self, X, reset):
+        name = type(self).__name__
+        sequence = self.trunk != "mlp"
+        if not sequence and np.ndim(X) == 3:
+            raise ValueError(
+                f"Found array with dim 3, but {name} with trunk='mlp' expects 2-D X "
+                "(n_samples, n_features). For sequences (n_samples, timesteps, "
+                "channels) use trunk='lstm', 'gru' or 'conv1d'; or flatten the windows."
+            )
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                          accept_sparse=False if sequence else ["csr", "csc", "coo"],
+                          allow_nd=sequence)
+        if sequence:
+            if X.ndim == 2:  # (n_samples, timesteps): one channel
+                X = X[:, :, None]
+            elif X.ndim != 3:
+                raise ValueError(
+                    f"trunk={self.trunk!r} expects X of shape (n_samples, timesteps, "
+                    f"channels) or (n_samples, timesteps); got {X.ndim} dimensions."
+                )
+        X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
+        if reset:
+            self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        elif tuple(X.shape[1:]) != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but {name} was fitted "
+                f"on samples of shape {tuple(self.input_shape_)}."
+            )
+        return X
 
     @property
     def target_encoder(self):
@@ -236,13 +265,14 @@ class MultiTaskWrapper(BaseWrapper):
         """A fresh network, its losses and loss weights (uncompiled)."""
         heads = self.target_encoder_.heads
         model = build_network(
-            self.n_features_in_,
+            self.input_shape_,
             [h.output_spec for h in heads],
             hidden_layer_sizes=self._hidden_layer_sizes(),
             activation=self.activation,
             kernel_initializer=self.kernel_initializer,
             dropout=self.dropout,
             seed=self._seed,
+            trunk=self.trunk,
         )
         model, losses = self._adapt_network(model, {h.name: h.loss for h in heads})
         return model, losses, self._loss_weights()
@@ -257,7 +287,8 @@ class MultiTaskWrapper(BaseWrapper):
         """What makes two fits able to share one compiled trainer."""
         heads = self.target_encoder_.heads
         return (
-            type(self).__name__, self.n_features_in_, tuple(self._hidden_layer_sizes()),
+            type(self).__name__, self.trunk, tuple(self.input_shape_),
+            tuple(self._hidden_layer_sizes()),
             self.activation, float(self.dropout), self.optimizer,
             tuple((h.name, h.output_spec.units, h.output_spec.activation,
                    h.loss if isinstance(h.loss, str) else repr(h.loss.get_config()))

@@ -32,6 +32,13 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
     ----------
     hidden_layer_sizes : int or sequence of int, default=(20, 10)
         Units of each hidden Dense layer of the shared trunk.
+    trunk : {"mlp", "lstm", "gru", "conv1d"}, default="mlp"
+        The shared trunk. ``"mlp"``: Dense layers on 2-D X. The others take
+        sequences, 3-D X ``(n_samples, timesteps, channels)`` (2-D X is read
+        as one channel): stacked LSTM or GRU layers (``hidden_layer_sizes``
+        units each, tanh as in Keras), or causal Conv1D layers
+        (``hidden_layer_sizes`` filters each, kernel 3) followed by global
+        average pooling.
     activation : str, default="relu"
     kernel_initializer : str, default="he_normal"
     dropout : float in [0, 1), default=0.0
@@ -76,6 +83,9 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         (and ``val_*`` with early stopping).
     n_iter_ : int
     n_features_in_ : int
+        Columns of X (timesteps for sequence trunks).
+    input_shape_ : tuple of int
+        Shape of one sample: ``(n_features,)`` or ``(timesteps, channels)``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
     See Also
@@ -110,13 +120,14 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         "scale_regression_target": ["boolean"],
     }
 
-    def __init__(self, hidden_layer_sizes=(20, 10), *, activation="relu",
+    def __init__(self, hidden_layer_sizes=(20, 10), *, trunk="mlp", activation="relu",
                  kernel_initializer="he_normal", dropout=0.0, optimizer="adam",
                  learning_rate=0.001, epochs=150, batch_size=32, loss_weights=(1.0, 1.0),
                  scale_regression_target=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, callbacks=None,
                  random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.trunk = trunk
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout

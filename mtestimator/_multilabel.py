@@ -62,6 +62,13 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
     ----------
     hidden_layer_sizes : int or sequence of int, default=(20,)
         Units of each hidden Dense layer of the trunk.
+    trunk : {"mlp", "lstm", "gru", "conv1d"}, default="mlp"
+        The shared trunk. ``"mlp"``: Dense layers on 2-D X. The others take
+        sequences, 3-D X ``(n_samples, timesteps, channels)`` (2-D X is read
+        as one channel): stacked LSTM or GRU layers (``hidden_layer_sizes``
+        units each, tanh as in Keras), or causal Conv1D layers
+        (``hidden_layer_sizes`` filters each, kernel 3) followed by global
+        average pooling.
     activation : str, default="relu"
         Activation of the hidden layers.
     kernel_initializer : str, default="he_uniform"
@@ -112,6 +119,9 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
+        Columns of X (timesteps for sequence trunks).
+    input_shape_ : tuple of int
+        Shape of one sample: ``(n_features,)`` or ``(timesteps, channels)``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` has string column names.
 
@@ -141,12 +151,13 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         "class_weight": [StrOptions({"balanced"}), "array-like", None],
     }
 
-    def __init__(self, hidden_layer_sizes=(20,), *, activation="relu",
+    def __init__(self, hidden_layer_sizes=(20,), *, trunk="mlp", activation="relu",
                  kernel_initializer="he_uniform", dropout=0.0, optimizer="adam",
                  learning_rate=0.001, epochs=100, batch_size=32, threshold=0.5,
                  class_weight=None, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, callbacks=None, random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.trunk = trunk
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout

@@ -12,6 +12,7 @@ from keras import ops
 __all__ = [
     "ACTIVATIONS",
     "OPTIMIZERS",
+    "TRUNKS",
     "OutputSpec",
     "WeightedBinaryCrossentropy",
     "build_network",
@@ -98,18 +99,75 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     return x
 
 
-def build_network(n_features, outputs, *, hidden_layer_sizes=(20,), activation="relu",
-                  kernel_initializer="he_uniform", dropout=0.0, seed=None):
+def recurrent_trunk(layer_class):
+    """A trunk of stacked recurrent layers (``keras.layers.LSTM`` or ``GRU``)."""
+    kind = layer_class.__name__.lower()
+
+    def trunk(inputs, hidden_layer_sizes, *, activation="tanh",
+              kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
+        seeds = seeds if seeds is not None else _seed_stream(None)
+        x = inputs
+        last = len(hidden_layer_sizes) - 1
+        for i, units in enumerate(hidden_layer_sizes):
+            x = layer_class(
+                int(units),
+                return_sequences=i < last,
+                kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+                recurrent_initializer=_initializer("orthogonal", next(seeds)),
+                name=f"trunk_{kind}_{i}",
+            )(x)
+            if dropout:
+                x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+        return x
+
+    trunk.__name__ = f"{kind}_trunk"
+    return trunk
+
+
+def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
+                 kernel_initializer="glorot_uniform", dropout=0.0, seeds=None,
+                 kernel_size=3):
+    """Causal Conv1D layers (one per entry, ``filters`` units), then global
+    average pooling over time."""
+    seeds = seeds if seeds is not None else _seed_stream(None)
+    x = inputs
+    for i, filters in enumerate(hidden_layer_sizes):
+        x = keras.layers.Conv1D(
+            int(filters), kernel_size, padding="causal", activation=activation,
+            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+            name=f"trunk_conv1d_{i}",
+        )(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+    return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
+
+
+#: Trunks by name: ``"mlp"`` takes (n_features,) rows, the others
+#: (timesteps, channels) sequences.
+TRUNKS = {
+    "mlp": mlp_trunk,
+    "lstm": recurrent_trunk(keras.layers.LSTM),
+    "gru": recurrent_trunk(keras.layers.GRU),
+    "conv1d": conv1d_trunk,
+}
+
+
+def build_network(input_shape, outputs, *, hidden_layer_sizes=(20,), activation="relu",
+                  kernel_initializer="he_uniform", dropout=0.0, seed=None, trunk="mlp"):
     """A multi-head MLP: one shared trunk, one named Dense output per head.
 
     Parameters
     ----------
-    n_features : int
+    input_shape : int or tuple of int
+        ``n_features`` for the MLP trunk, ``(timesteps, channels)`` for the
+        sequence trunks.
     outputs : sequence of OutputSpec
     hidden_layer_sizes, activation, kernel_initializer, dropout
         The trunk, see :func:`mlp_trunk`.
     seed : int or None
         Seeds every initializer and dropout layer; no global RNG is touched.
+    trunk : {"mlp", "lstm", "gru", "conv1d"}, default="mlp"
+        The shared trunk, from :data:`TRUNKS`.
 
     Returns
     -------
@@ -123,9 +181,10 @@ def build_network(n_features, outputs, *, hidden_layer_sizes=(20,), activation="
     ['y']
     """
     seeds = _seed_stream(seed)
-    inputs = keras.Input((n_features,), name="features")
-    x = mlp_trunk(inputs, hidden_layer_sizes, activation=activation,
-                  kernel_initializer=kernel_initializer, dropout=dropout, seeds=seeds)
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    inputs = keras.Input(shape, name="features")
+    x = TRUNKS[trunk](inputs, hidden_layer_sizes, activation=activation,
+                      kernel_initializer=kernel_initializer, dropout=dropout, seeds=seeds)
     heads = {
         spec.name: keras.layers.Dense(
             spec.units,
