@@ -11,9 +11,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import bench_abalone, bench_multilabel, bench_speed  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_abalone,
+    bench_multilabel,
+    bench_sequences,
+    bench_speed,
+)
 
-SUITE = ("abalone", "multilabel", "speed")
+SUITE = ("abalone", "multilabel", "sequences", "speed")
 
 
 def main(argv=None):
@@ -24,7 +29,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None,
                         help="CV repeats (default: 2 abalone, 3 multi-label; 1 with --quick)")
     parser.add_argument("--n-jobs", type=int, default=None,
-                        help="parallel fits within a comparison (joblib); default 1")
+                        help="run folds in parallel processes (timings then include "
+                             "their contention; the speed benchmark always runs alone)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     only = args.only or SUITE
@@ -35,11 +41,14 @@ def main(argv=None):
     if "abalone" in only:
         kw = ({"n_splits": 2, "n_repeats": args.repeats or 1, "epochs": 10} if args.quick
               else {"n_repeats": args.repeats or 2})
-        texts.append(bench_abalone.benchmark(out=args.out, **kw)[1])
+        texts.append(bench_abalone.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
     if "multilabel" in only:
         kw = ({"n_splits": 2, "n_repeats": args.repeats or 1} if args.quick
               else {"n_repeats": args.repeats or 3})
-        texts.append(bench_multilabel.benchmark(out=args.out, **kw)[1])
+        texts.append(bench_multilabel.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
+    if "sequences" in only:
+        kw = {"n_splits": 2, "epochs": 10} if args.quick else {}
+        texts.append(bench_sequences.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
     if "speed" in only:
         texts.append("\n## speed and memory\n")
         texts.append(bench_speed.benchmark(quick=args.quick, out=args.out)[1])

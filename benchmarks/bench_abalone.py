@@ -113,7 +113,7 @@ def evaluate(predictor, X, y):
     }
 
 
-def benchmark(n_splits=5, n_repeats=2, epochs=150, out="benchmarks/results", progress=True):
+def benchmark(n_splits=5, n_repeats=2, epochs=150, out="benchmarks/results", progress=True, n_jobs=None):
     data = load_abalone(as_frame=True)
     X = data.data
     y = np.column_stack([data.target.to_numpy(float), data.target.to_numpy()])
@@ -122,7 +122,7 @@ def benchmark(n_splits=5, n_repeats=2, epochs=150, out="benchmarks/results", pro
     for with_sex in (False, True):
         name = f"abalone_{'with' if with_sex else 'without'}_sex"
         df = run_comparison(name, contenders(with_sex, epochs, seed=0), X, y, cv, evaluate,
-                            progress=progress)
+                            progress=progress, n_jobs=n_jobs)
         table = summarize(df, HIGHER_IS_BETTER)
         save_outputs(df, table, out, name, ["mae", "accuracy", "agreement"])
         frames.append(df)

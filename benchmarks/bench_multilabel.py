@@ -106,7 +106,7 @@ def _report(df, name, out, lines, ours, other):
                      f"(mean advantage {mean:+.4f})")
 
 
-def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
+def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True, n_jobs=None,
               reference=True):
     lines = []
     X, y = make_multilabel_classification(n_samples=1000, n_features=10, n_classes=3,
@@ -123,12 +123,13 @@ def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
     }
     cv = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=1)
     df = run_comparison("multilabel_reference", contenders, X, y, cv, evaluate,
-                        progress=progress)
+                        progress=progress, n_jobs=n_jobs)
     frames = [df]
     if reference:
         first = RepeatedKFold(n_splits=n_splits, n_repeats=1, random_state=1)
         ref = run_comparison("multilabel_reference", {"plain Keras loop": reference_loop},
-                             X, y, first, evaluate, progress=progress)
+                             X, y, first, evaluate, progress=progress,
+                        n_jobs=n_jobs)
         ours_first = df[(df.contender == "MultiLabelMLPClassifier") & (df.fold < n_splits)]
         ratio = ref.fit_s.sum() / ours_first.fit_s.sum()
         lines.append(f"\nspeed: plain Keras loop {ref.fit_s.mean():.2f} s/fit vs "
@@ -152,7 +153,7 @@ def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
     }
     cv = RepeatedKFold(n_splits=min(n_splits, 5), n_repeats=1, random_state=1)
     df2 = run_comparison("multilabel_20_imbalanced", hard, X, y, cv, evaluate,
-                         progress=progress)
+                         progress=progress, n_jobs=n_jobs)
     pos = y.mean(axis=0)
     lines.append(f"\n20-label set: label frequencies from {pos.min():.3f} to {pos.max():.3f}")
     _report(df2, "multilabel_20_imbalanced", out, lines, "MultiLabelMLP auto+balanced",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-__all__ = ["get_data_home", "load_abalone"]
+__all__ = ["get_data_home", "load_abalone", "make_multitask_series"]
 
 ABALONE_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/abalone.csv"
 ABALONE_SHA256 = "eb2de13be807e9bb9ec4128b9c89b98ab23d7739121cfd17b7dde69b46ba7bf6"
@@ -171,3 +171,53 @@ def load_abalone(data_home=None, *, as_frame=False, download_if_missing=True):
         target_names=["rings"],
         DESCR=descr,
     )
+
+
+def make_multitask_series(n_series=500, n_timesteps=20, n_channels=1, *, noise=0.1,
+                          random_state=None):
+    """Independent series with a known "falling" label and next value.
+
+    Each series is ``level + slope * t + amplitude * sin(frequency * t +
+    phase) + noise`` on its first channel (the other channels are noisy
+    copies of it, scaled); the targets are the series' next value (one step
+    after the window, noise-free) and whether its trend is falling
+    (``slope < 0``). For the joint estimator with a sequence trunk, as in
+    section 3 of the reference problems.
+
+    Parameters
+    ----------
+    n_series : int, default=500
+    n_timesteps : int, default=20
+    n_channels : int, default=1
+    noise : float, default=0.1
+        Standard deviation of the observation noise.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_series, n_timesteps, n_channels)
+    y : ndarray of shape (n_series, 2)
+        Column 0 the next value (float), column 1 the label: 1 falling, 0 not.
+
+    Examples
+    --------
+    >>> X, y = make_multitask_series(n_series=10, n_timesteps=5, random_state=0)
+    >>> X.shape, y.shape, sorted(set(y[:, 1].tolist()))
+    ((10, 5, 1), (10, 2), [0.0, 1.0])
+    """
+    from sklearn.utils import check_random_state
+
+    rng = check_random_state(random_state)
+    t = np.arange(n_timesteps + 1, dtype=float)
+    level = rng.normal(0.0, 1.0, size=(n_series, 1))
+    slope = rng.uniform(-0.2, 0.2, size=(n_series, 1))
+    amplitude = rng.uniform(0.0, 0.5, size=(n_series, 1))
+    frequency = rng.uniform(0.2, 1.0, size=(n_series, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(n_series, 1))
+    clean = level + slope * t + amplitude * np.sin(frequency * t + phase)
+    observed = clean[:, :n_timesteps] + rng.normal(0.0, noise, size=(n_series, n_timesteps))
+    scales = np.concatenate([[1.0], rng.uniform(0.5, 2.0, size=n_channels - 1)])
+    X = np.stack([observed * s + (rng.normal(0, noise, size=observed.shape) if i else 0.0)
+                  for i, s in enumerate(scales)], axis=2)
+    y = np.column_stack([clean[:, n_timesteps], (slope[:, 0] < 0).astype(float)])
+    return X, y
