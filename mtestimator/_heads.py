@@ -56,6 +56,11 @@ class RegressionHead:
     def output_spec(self):
         return OutputSpec(self.name, 1, "linear")
 
+    @staticmethod
+    def natural(y):
+        """The target column as given by the user, as numbers."""
+        return np.asarray(y, dtype=np.float64)
+
     def encode(self, y):
         y = np.asarray(y, dtype=np.float64)
         return ((y - self.mean_) / self.std_).astype(np.float32).reshape(-1, 1)
@@ -102,6 +107,11 @@ class ClassificationHead:
         if self.binary:
             return OutputSpec(self.name, 1, "sigmoid")
         return OutputSpec(self.name, len(self.classes_), "softmax")
+
+    @staticmethod
+    def natural(y):
+        """The label column in its natural dtype (ints, floats or strings)."""
+        return _natural(y)
 
     def encode(self, y):
         y = _natural(y)

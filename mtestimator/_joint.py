@@ -5,7 +5,6 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.base import MultiOutputMixin
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -307,11 +306,11 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         check_is_fitted(self, "model_")
         y = self._check_targets(y, reset=False)
         raw = self._predict_raw(X)
-        r2 = r2_score(y[:, 0].astype(float), self._heads()[0].decode(raw[REGRESSION]),
-                      sample_weight=sample_weight)
-        acc = accuracy_score(_natural(y[:, 1]), self._heads()[1].decode(raw[CLASSIFICATION]),
-                             sample_weight=sample_weight)
-        return float((r2 + acc) / 2)
+        return float(np.mean([
+            head.metric(head.natural(y[:, column]), head.decode(raw[head.name]),
+                        sample_weight=sample_weight)
+            for column, head in enumerate(self._heads())
+        ]))
 
 
 def _is_number(value):

@@ -14,8 +14,6 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ._heads import _natural
-
 __all__ = [
     "hamming_loss_scorer",
     "make_head_scorer",
@@ -135,8 +133,7 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
 
     def scorer(estimator, X, y, sample_weight=None):
         final = estimator[-1] if hasattr(estimator, "steps") else estimator
-        y_true = final._check_targets(y, reset=False)[:, column]
-        y_true = y_true.astype(float) if column == 0 else _natural(y_true)
+        y_true = final._heads()[column].natural(final._check_targets(y, reset=False)[:, column])
         if response_method == "predict_proba":
             y_pred = estimator.predict_proba(X)
             if y_pred.shape[1] == 2:

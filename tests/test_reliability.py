@@ -110,6 +110,8 @@ FIT_CASES = [
     ("joint-single-class", joint, X, _joint_y(label_col=np.full(60, "a")), ValueError,
      r"single class \(\['a'\]\)"),
     ("joint-len-mismatch", joint, X[:30], YJ, ValueError, "inconsistent numbers of samples"),
+    ("sparse-X-lstm", lambda: joint(trunk="lstm"), sp.csr_matrix(X), YJ, TypeError,
+     "Sparse data was passed.*dense data is required"),
     ("joint-loss-weights-neg", lambda: joint(loss_weights=(1.0, -0.5)), X, YJ, ValueError,
      r"'loss_weights'.*Got \(1.0, -0.5\)"),
     ("joint-loss-weights-str", lambda: joint(loss_weights="equal"), X, YJ,
@@ -126,7 +128,9 @@ def test_bad_input_at_fit(make, X_, y_, exc, match):
         make().fit(X_, y_)
     # the caller's data is untouched (NaN compares equal to NaN here)
     for given, copy in ((X_, X_copy), (y_, y_copy)):
-        if given is not None:
+        if sp.issparse(given):
+            assert (given != copy).nnz == 0
+        elif given is not None:
             assert pd.Series(given.ravel()).equals(pd.Series(copy.ravel()))
 
 
