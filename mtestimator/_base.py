@@ -399,8 +399,13 @@ class MultiTaskWrapper(BaseWrapper):
             history = {k: self.history_.get(k, []) + v for k, v in history.items()}
         self.history_ = history
         self.n_iter_ = len(history["loss"])
-        self._dense_layers = extract_dense_layers(self.model_)
+        self._dense_layers = self._numpy_network()
         self._after_fit(X, y, validation)
+
+    def _numpy_network(self):
+        """The trained Dense network as NumPy arrays, or False (other trunks:
+        prediction then calls the Keras model)."""
+        return extract_dense_layers(self.model_) or False
 
     def _after_fit(self, X, y, validation):
         """Hook run after training (e.g. threshold tuning)."""
@@ -410,6 +415,6 @@ class MultiTaskWrapper(BaseWrapper):
     def _predict_raw(self, X, **kwargs):
         check_is_fitted(self, "model_")
         X, _ = self._validate_data(X, reset=False)
-        if "_dense_layers" not in self.__dict__:  # e.g. unpickled
-            self._dense_layers = extract_dense_layers(self.model_)
+        if "_dense_layers" not in self.__dict__:  # e.g. unpickled or loaded
+            self._dense_layers = self._numpy_network()
         return predict_network(self.model_, X, self._dense_layers)

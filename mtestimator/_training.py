@@ -99,8 +99,9 @@ def predict_network(model, X, dense_layers=None):
     """Raw outputs of ``model`` on ``X`` as a dict of float32 arrays.
 
     A Dense network runs in NumPy from ``dense_layers`` (see
-    :func:`~mtestimator._forward.extract_dense_layers`); any other network is
-    called eagerly, in chunks to bound memory.
+    :func:`~mtestimator._forward.extract_dense_layers`; ``None``: extract
+    them now, ``False``: not a Dense network); any other network is called
+    eagerly, in chunks to bound memory.
     """
     if dense_layers is None:
         dense_layers = extract_dense_layers(model)
