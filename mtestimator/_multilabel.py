@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -326,4 +325,5 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         """
         check_is_fitted(self, "model_")
         y = self._check_targets(y, reset=False)
-        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+        head = self.target_encoder_.heads[0]
+        return float(head.metric(y, self.predict(X), sample_weight=sample_weight))

@@ -139,18 +139,11 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
             if y_pred.shape[1] == 2:
                 y_pred = y_pred[:, 1]
         else:
-            y_pred = getattr(final, _HEAD_PREDICT[head])(_transform(estimator, X))
+            Xt = estimator[:-1].transform(X) if final is not estimator else X
+            y_pred = getattr(final, _HEAD_PREDICT[head])(Xt)
         extra = {} if sample_weight is None else {"sample_weight": sample_weight}
         return sign * float(score_func(y_true, y_pred, **kwargs, **extra))
 
     scorer.__name__ = f"{head}_{getattr(score_func, '__name__', 'score')}"
     return scorer
 
-
-def _transform(estimator, X):
-    """X through every step of a Pipeline but the last."""
-    if hasattr(estimator, "steps"):
-        for _, step in estimator.steps[:-1]:
-            if step not in (None, "passthrough"):
-                X = step.transform(X)
-    return X

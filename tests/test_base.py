@@ -7,7 +7,6 @@ import random
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from scikeras.wrappers import BaseWrapper
 from sklearn.base import ClassifierMixin, clone, is_classifier
 from sklearn.datasets import make_multilabel_classification
