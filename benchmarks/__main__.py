@@ -13,12 +13,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import (  # noqa: E402
     bench_abalone,
+    bench_emotions,
     bench_multilabel,
     bench_sequences,
     bench_speed,
 )
 
-SUITE = ("abalone", "multilabel", "sequences", "speed")
+SUITE = ("abalone", "multilabel", "emotions", "sequences", "speed")
 
 
 def main(argv=None):
@@ -46,6 +47,9 @@ def main(argv=None):
         kw = ({"n_splits": 2, "n_repeats": args.repeats or 1} if args.quick
               else {"n_repeats": args.repeats or 3})
         texts.append(bench_multilabel.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
+    if "emotions" in only:
+        kw = {"n_splits": 2, "epochs": 5} if args.quick else {}
+        texts.append(bench_emotions.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
     if "sequences" in only:
         kw = {"n_splits": 2, "epochs": 10} if args.quick else {}
         texts.append(bench_sequences.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])

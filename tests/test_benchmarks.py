@@ -13,7 +13,7 @@ def test_quick_suite_writes_every_file_with_finite_scores(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "joint beats separate on mae" in printed and "x faster" in printed
     for name in ("abalone_without_sex", "abalone_with_sex", "multilabel_reference",
-                 "multilabel_20_imbalanced", "sequences"):
+                 "multilabel_20_imbalanced", "emotions", "sequences"):
         for ext in ("_folds.csv", ".md", ".png"):
             assert (tmp_path / f"{name}{ext}").stat().st_size > 0
         folds = pd.read_csv(tmp_path / f"{name}_folds.csv")
