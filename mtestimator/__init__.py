@@ -1,12 +1,19 @@
-"""scikit-learn estimators that train one Keras network for several targets."""
+"""scikit-learn estimators that train one Keras network for several targets.
+
+Importing the package imports neither TensorFlow nor scikeras (nor Keras):
+they load when a network is first built, trained or loaded, and scikeras only
+inside :class:`SeparateNetworks`.
+"""
 
 from ._threads import follow_thread_limit
 
 follow_thread_limit()  # before TensorFlow is imported: see _threads.py
 
+from ._estimator import MultiTaskEstimator  # noqa: E402
 from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
 from ._persistence import load  # noqa: E402
 
-__all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "load"]
-__version__ = "0.1.0"
+__all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",
+           "load"]
+__version__ = "0.2.0"

@@ -39,7 +39,8 @@ class Trainer(BaseTrainer):
 
     @staticmethod
     def _data(X, Y, W):
-        return jnp.asarray(X), {k: jnp.asarray(v) for k, v in Y.items()}, jnp.asarray(W)
+        return (jnp.asarray(X), {k: jnp.asarray(v) for k, v in Y.items()},
+                {k: jnp.asarray(v) for k, v in W.items()})
 
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
         *state, values = self._run(*self._state(), *data, jnp.uint32(seed % 2**32),
@@ -55,8 +56,8 @@ class Trainer(BaseTrainer):
         scope = keras.StatelessScope(state_mapping=list(zip(self.model.trainable_variables, tv)))
         with scope:  # losses may read model variables (learned loss weights)
             count = jnp.maximum(jnp.sum(mask), 1.0)
-            per_head = [jnp.sum(self.losses[n].call(y[n], pred[n]).reshape(-1) * w * mask) / count
-                        for n in self.names]
+            per_head = [jnp.sum(self.losses[n].call(y[n], pred[n]).reshape(-1) * w[n] * mask)
+                        / count for n in self.names]
         total = sum(self.loss_weights[n] * l for n, l in zip(self.names, per_head))
         return total, (jnp.stack([total, *per_head]), ntv)
 
@@ -71,7 +72,8 @@ class Trainer(BaseTrainer):
             tv, ntv, ov = carry
             idx, mask = batch
             y = {k: v[idx] for k, v in Y.items()}
-            (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, W[idx], mask, True)
+            w = {k: v[idx] for k, v in W.items()}
+            (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, True)
             tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
             return (tv, ntv, ov), values * jnp.sum(mask)
 
@@ -116,7 +118,7 @@ def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, call
             order = np.asarray(epoch_order(n, jnp.uint32(seed % 2**32), epoch))
             for s in range(steps):
                 idx = order[s * batch_size:(s + 1) * batch_size]
-                yield X[idx], {k: v[idx] for k, v in Y.items()}, W[idx]
+                yield X[idx], {k: v[idx] for k, v in Y.items()}, {k: v[idx] for k, v in W.items()}
 
     history = model.fit(batches(), epochs=epochs, steps_per_epoch=steps,
                         validation_data=validation, callbacks=list(callbacks),

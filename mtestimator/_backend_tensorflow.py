@@ -40,7 +40,8 @@ class Trainer(BaseTrainer):
 
     @staticmethod
     def _data(X, Y, W):
-        return tf.constant(X), {k: tf.constant(v) for k, v in Y.items()}, tf.constant(W)
+        return (tf.constant(X), {k: tf.constant(v) for k, v in Y.items()},
+                {k: tf.constant(v) for k, v in W.items()})
 
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
         return self._run(*data, tf.constant(first_epoch), tf.constant(n_epochs),
@@ -51,7 +52,7 @@ class Trainer(BaseTrainer):
 
     def _losses(self, x, y, w, training):
         pred = self.model(x, training=training)
-        per_head = [self.losses[n](y[n], pred[n], sample_weight=w) for n in self.names]
+        per_head = [self.losses[n](y[n], pred[n], sample_weight=w[n]) for n in self.names]
         total = tf.add_n([self.loss_weights[n] * l for n, l in zip(self.names, per_head)])
         return tf.stack([total, *per_head])
 
@@ -64,8 +65,9 @@ class Trainer(BaseTrainer):
             sums = tf.zeros([len(self.names) + 1])
             for s in tf.range(steps):
                 idx = order[s * batch_size:tf.minimum(n, (s + 1) * batch_size)]
-                x, w = tf.gather(X, idx), tf.gather(W, idx)
+                x = tf.gather(X, idx)
                 y = {k: tf.gather(v, idx) for k, v in Y.items()}
+                w = {k: tf.gather(v, idx) for k, v in W.items()}
                 with tf.GradientTape() as tape:
                     losses = self._losses(x, y, w, training=True)
                     total = losses[0]
@@ -85,7 +87,8 @@ def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, call
     same batches in the same order as :meth:`Trainer.fit`."""
     n = len(X)
     steps = -(-n // batch_size)
-    data = (tf.constant(X), {k: tf.constant(v) for k, v in Y.items()}, tf.constant(W))
+    data = (tf.constant(X), {k: tf.constant(v) for k, v in Y.items()},
+            {k: tf.constant(v) for k, v in W.items()})
 
     def epoch_batches(epoch):
         order = epoch_order(n, seed, epoch)

@@ -1,56 +1,46 @@
-"""The base of every mtestimator estimator: the one module importing scikeras.
+"""The fit sequence of every mtestimator estimator, top to bottom.
 
-scikeras 0.13 (its last release) predates scikit-learn 1.6. What it gets
-wrong there, and how this module repairs it (each repair pinned by a test in
-``tests/test_base.py``):
+:class:`BaseMultiTask` is a plain scikit-learn ``BaseEstimator``: no
+scikeras class, no Keras import until a network is built. A subclass says
+which heads and which trunk (``_make_heads``, ``_make_trunk``); everything
+else is here, in the order ``fit`` runs it:
 
-==========================================  ==========================================
-scikeras 0.13                               repair here
-==========================================  ==========================================
-tags through ``_more_tags``, which          ``__sklearn_tags__`` (estimator type,
-scikit-learn >= 1.6 ignores: wrong tags,    multi-label / multi-output, sparse input)
-``is_classifier`` false
-mixins right of the base class              subclasses put ``ClassifierMixin`` first
-(``KerasClassifier(BaseWrapper,
-ClassifierMixin)``) so the mixin's tags
-never apply
-``get_params`` reads the instance           parameters come from the ``__init__``
-``__dict__``; ``set_params`` stores any     signature as in scikit-learn; unknown
-routed name silently, and ``clone`` of a    names raise
-subclass loses or invents parameters
-float64 X at predict after a float32 fit    X is always validated, then cast to
-raises "casting ... is not safe"            float32 (Keras's floatx)
-seeding sets Python, NumPy and TensorFlow   per-layer seeded initializers and a
-global seeds and TF op determinism around   stateless per-epoch shuffle from the
-every fit                                   seed: nothing global is read or written
-a ``RandomState`` random_state always       one draw from a copy of it (the caller's
-becomes seed 0 (``randint(low=1)``)         object is not advanced)
-``model.predict`` per call (tens of ms)     NumPy inference from the weights
-``model.fit`` per fit: per-step overhead,   one compiled training function per
-a new traced graph (memory) every fit       architecture, cached (``_training``)
-``Model.__reduce__`` pickles the compiled   estimators pickle architecture +
-model (custom losses must serialize)        weights (``__getstate__``)
-non-scikit-learn ``__repr__``               ``BaseEstimator.__repr__``
-==========================================  ==========================================
+1. parameters: fresh clones of the heads and the trunk, their parameters
+   checked;
+2. X through the trunk's validation; y split between the heads by their
+   ``columns``;
+3. zero-weight rows dropped, before anything is learned from the targets;
+4. each head fitted on what remains (classes, scaling, label weights) and its
+   targets encoded;
+5. the network built from the trunk and one output layer per head (or, for
+   ``partial_fit``, the fitted one continued);
+6. training: a cached compiled trainer (no callbacks) or Keras's own
+   ``model.fit`` (callbacks), the same batches in the same order;
+7. heads tuned after training (thresholds), on the early-stopping
+   validation split or the training data.
+
+``fit`` and ``partial_fit`` are all-or-nothing: on any exception,
+KeyboardInterrupt included, the estimator is left as it was.
 """
 
+import copy
 import numbers
-import random
 
-import keras
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
-from scikeras.wrappers import BaseWrapper
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, \
+    check_is_fitted
 
-from ._networks import ACTIVATIONS, OPTIMIZERS, TRUNKS, build_network, make_optimizer
-from ._forward import extract_dense_layers
-from ._training import fit_fast, fit_general, fresh_seed, predict_network
+__all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
-__all__ = ["MultiTaskWrapper"]
+#: Optimizers by name (``mtestimator._networks.OPTIMIZERS`` holds the classes).
+OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 
 
 def _seed_from(random_state):
@@ -59,29 +49,26 @@ def _seed_from(random_state):
         return None
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
-    copy = np.random.RandomState()
-    copy.set_state(random_state.get_state())
-    return int(copy.randint(0, 2**31 - 1))
+    copy_ = np.random.RandomState()
+    copy_.set_state(random_state.get_state())
+    return int(copy_.randint(0, 2**31 - 1))
 
 
-class MultiTaskWrapper(BaseWrapper):
-    """Shared machinery: validation, network building, training, prediction.
+def _is_frame(y):
+    return isinstance(y, pd.DataFrame)
 
-    Subclasses define ``__init__`` (parameters only), ``_check_targets`` (y to
-    an array, learning label names on ``reset``), ``_make_heads`` (the heads
-    and the column of y each one takes), ``predict`` and ``score``.
+
+class BaseMultiTask(BaseEstimator):
+    """Shared machinery of the estimators: the fit sequence and prediction.
+
+    Subclasses define ``__init__`` (parameters only), ``_make_heads``
+    (``[(name, unfitted head), ...]``) and ``_make_trunk`` (an unfitted
+    trunk); optionally ``_check_y`` (a preset's own checks of y's layout),
+    ``_uncertainty`` (learned loss weights) and ``_after_fit``.
     """
 
-    # scikeras reads ``warm_start``; mtestimator estimators always fit anew.
-    warm_start = False
-
     _parameter_constraints = {
-        "trunk": [StrOptions(set(TRUNKS))],
-        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "kernel_initializer": [str],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "optimizer": [StrOptions(set(OPTIMIZER_NAMES))],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -93,219 +80,554 @@ class MultiTaskWrapper(BaseWrapper):
         "verbose": ["verbose"],
     }
 
-    # -- scikit-learn protocol (repairs of scikeras) -------------------------
+    #: predict returns a DataFrame when y was one (presets keep arrays).
+    _frame_output = True
 
-    _get_param_names = classmethod(BaseEstimator._get_param_names.__func__)
+    # -- what a subclass says ---------------------------------------------------
 
-    def set_params(self, **params):
-        """Set the parameters of this estimator (scikit-learn semantics).
+    def _make_heads(self):
+        raise NotImplementedError
 
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters; routed names such as ``optimizer__beta_1``
-            are not parameters here.
+    def _make_trunk(self):
+        raise NotImplementedError
 
-        Returns
-        -------
-        self : estimator instance
-        """
-        valid = self.get_params(deep=False)
-        for key in params:
-            if key.split("__", 1)[0] not in valid or (
-                "__" in key and not hasattr(valid[key.split("__", 1)[0]], "set_params")
-            ):
-                raise ValueError(
-                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {sorted(valid)!r}."
-                )
-        return BaseEstimator.set_params(self, **params)
-    __repr__ = BaseEstimator.__repr__
+    def _check_y(self, y, reset):
+        """Hook: a preset's own checks of y's layout; returns y."""
+        return y
+
+    def _uncertainty(self):
+        """Hook: learn the loss weights by homoscedastic uncertainty."""
+        return False
+
+    def _after_fit(self):
+        """Hook: attributes a preset derives from the fitted heads."""
+
+    def _head_kinds(self):
+        """The kinds of the heads as given in the parameters (for tags)."""
+        return [head.kind for _, head in self._make_heads()]
+
+    # -- scikit-learn protocol ----------------------------------------------------
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        try:
+            kinds = self._head_kinds()
+            sparse = type(self._make_trunk()).__name__ == "MLPTrunk"
+        except Exception:  # invalid parameters: plain tags; fit says what is wrong
+            kinds, sparse = [], False
+        tags.input_tags.sparse = sparse
+        if kinds == ["classifier"]:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        elif kinds == ["multilabel"]:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_label=True)
+            tags.target_tags.multi_output = True
+            tags.target_tags.single_output = False
+        elif kinds == ["regressor"]:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+            tags.target_tags.multi_output = True
+        else:
+            tags.target_tags.multi_output = True
+            tags.target_tags.single_output = False
         return tags
 
-    # -- parameters ----------------------------------------------------------
+    # -- parameters -----------------------------------------------------------------
 
-    def _hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not sizes or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-            for s in sizes
-        ):
-            raise ValueError(
-                "The 'hidden_layer_sizes' parameter of "
-                f"{type(self).__name__} must be a positive int or a non-empty "
-                f"sequence of positive ints. Got {self.hidden_layer_sizes!r} instead."
-            )
-        return [int(s) for s in sizes]
-
-    def _check_params(self):
-        self._hidden_layer_sizes()
-        state = random.getstate()  # Keras draws a default seed from it
-        try:
-            keras.initializers.get(self.kernel_initializer)
-        except ValueError:
-            raise ValueError(
-                f"The 'kernel_initializer' parameter of {type(self).__name__} must "
-                "be the name of a Keras initializer such as 'he_uniform' or "
-                f"'glorot_uniform'. Got {self.kernel_initializer!r} instead."
-            ) from None
-        finally:
-            random.setstate(state)
-
-    # -- data ----------------------------------------------------------------
-
-    def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
-        if X is not None:
-            X = self._validate_X(X, reset)
-        if y is not None:
-            y = self._check_targets(y, reset=reset)
-            if X is not None:
-                check_consistent_length(X, y)
-        return X, y
-
-    def _validate_X(self, X, reset):
-        name = type(self).__name__
-        sequence = self.trunk != "mlp"
-        if not sequence and np.ndim(X) == 3:
-            raise ValueError(
-                f"Found array with dim 3, but {name} with trunk='mlp' expects 2-D X "
-                "(n_samples, n_features). For sequences (n_samples, timesteps, "
-                "channels) use trunk='lstm', 'gru' or 'conv1d'; or flatten the windows."
-            )
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                          accept_sparse=False if sequence else ["csr", "csc", "coo"],
-                          allow_nd=sequence)
-        if sequence:
-            if X.ndim == 2:  # (n_samples, timesteps): one channel
-                X = X[:, :, None]
-            elif X.ndim != 3:
+    def _parts(self):
+        """Fresh clones of the heads (named) and the trunk, parameters checked."""
+        owner = type(self).__name__
+        heads = self._make_heads()
+        seen = set()
+        for name, head in heads:
+            if not isinstance(name, str) or not name or "__" in name or "/" in name \
+                    or name in seen:
                 raise ValueError(
-                    f"trunk={self.trunk!r} expects X of shape (n_samples, timesteps, "
-                    f"channels) or (n_samples, timesteps); got {X.ndim} dimensions."
+                    f"The head names of {owner} must be distinct non-empty strings "
+                    f"without '__' or '/'; got {name!r}."
                 )
-        X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
+            seen.add(name)
+            head._validate_params()
+            head.name_ = name
+        if not heads:
+            raise ValueError(f"{owner} needs at least one head; got none.")
+        trunk = self._make_trunk()
+        trunk.check(owner)
+        return heads, trunk
+
+    # -- targets --------------------------------------------------------------------
+
+    def _split_targets(self, y, heads, reset):
+        """Each head's part of y (a dict by head name); learns the layout on reset."""
+        owner = type(self).__name__
+        if len(heads) == 1 and heads[0][1].columns is None:
+            if reset:
+                self._target_layout = None
+                self._target_frame_columns = (list(y.columns) if _is_frame(y) else None)
+            return {heads[0][0]: y}
+        for name, head in heads:
+            if head.columns is None:
+                raise ValueError(
+                    f"Head {name!r} of {owner} has columns=None (the whole y), which "
+                    "only a single head may have; give each head its columns."
+                )
+        frame = _is_frame(y)
+        if not frame:
+            y = y.toarray() if sp.issparse(y) else np.asarray(y)
+            if y.ndim != 2:
+                raise ValueError(
+                    f"y must be a 2-D array or a DataFrame with the columns of the heads "
+                    f"of {owner}; got an array of shape {y.shape}."
+                )
+        available = list(y.columns) if frame else list(range(y.shape[1]))
+        parts, used = {}, {}
+        for name, head in heads:
+            cols = head.columns if isinstance(head.columns, (list, tuple)) else [head.columns]
+            keys = []
+            for col in cols:
+                if isinstance(col, str) and not frame:
+                    raise ValueError(
+                        f"Head {name!r} names the column {col!r}, but y is not a "
+                        "DataFrame: pass y as a DataFrame, or give columns as positions."
+                    )
+                key = available[col] if isinstance(col, numbers.Integral) and \
+                    not isinstance(col, bool) and -len(available) <= col < len(available) \
+                    else col
+                if key not in available:
+                    raise ValueError(
+                        f"Head {name!r} takes column {col!r}, which y does not have; y's "
+                        f"columns are {available!r}."
+                    )
+                if key in used:
+                    raise ValueError(
+                        f"Column {key!r} of y is taken by heads {used[key]!r} and {name!r}; "
+                        "give each head its own column (copy the column to use it twice)."
+                    )
+                used[key] = name
+                keys.append(key)
+            single = not isinstance(head.columns, (list, tuple))
+            if frame:
+                parts[name] = y[keys[0]] if single else y[keys]
+            else:
+                parts[name] = y[:, keys[0]] if single else y[:, keys]
         if reset:
-            self.input_shape_ = tuple(int(d) for d in X.shape[1:])
-        elif tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}, but {name} was fitted "
-                f"on samples of shape {tuple(self.input_shape_)}."
-            )
-        return X
+            if not frame and len(used) < len(available):
+                unused = [c for c in available if c not in used]
+                raise ValueError(
+                    f"Columns {unused!r} of y are taken by no head of {owner}; drop them "
+                    "or add a head for them."
+                )
+            self._target_layout = [(c, used[c]) for c in available if c in used]
+            self._target_frame_columns = list(y.columns) if frame else None
+        return parts
 
-    @property
-    def target_encoder(self):
-        from ._heads import HeadsEncoder
+    def _natural_targets(self, y, heads, reset=False):
+        y = self._check_y(y, reset=reset)
+        parts = self._split_targets(y, heads, reset=reset)
+        return {name: head.transform_targets(parts[name]) for name, head in heads}
 
-        heads, columns = self._make_heads()
-        return HeadsEncoder(heads, columns)
+    # -- fitting ----------------------------------------------------------------
 
-    # -- fitting -------------------------------------------------------------
-
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X`` and ``y``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : see the class docstring
+        X : array-like of shape (n_samples, ...)
+            What the trunk takes: 2-D features for an MLP trunk (sparse
+            allowed), ``(n_samples, timesteps, channels)`` for sequence
+            trunks, anything a :class:`~mtestimator.trunks.KerasTrunk` takes.
+        y : array-like, DataFrame or list of label collections
+            The targets; each head takes its ``columns``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the loss; zero-weight samples are dropped.
+            Weights of the samples in every head's loss. Zero-weight samples
+            are dropped before anything is learned from the targets.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        self._check_params()
+        return self._fit(X, y, sample_weight, partial=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One more epoch on ``X`` and ``y``, keeping the optimizer state.
+
+        Like scikit-learn's MLP: the first call (on an unfitted estimator)
+        initialises the network and trains one epoch; later calls continue
+        it. The targets must hold no class or label unseen by the first
+        call; parameters that change the network's shape (trunk, heads)
+        cannot change between calls (call ``fit``).
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight, partial=True)
+
+    def _fit(self, X, y, sample_weight, *, partial):
+        self._validate_params()
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        warm = partial and hasattr(self, "model_")
         previous = dict(self.__dict__)
+        saved = None
+        if warm:
+            saved = (self.model_.get_weights(), copy.deepcopy(self.heads_))
         try:
-            self._fit(X, y, sample_weight=sample_weight, warm_start=False,
-                      epochs=self.epochs, initial_epoch=0)
+            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial)
         except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
             self.__dict__.clear()
             self.__dict__.update(previous)
+            if saved is not None:
+                self.model_.set_weights(saved[0])
+                self.heads_ = saved[1]
             raise
         return self
 
-    def _initialize(self, X, y=None):
-        self._seed = _seed_from(self.random_state)
-        X, y = self._validate_data(X, y, reset=True)
-        self.target_encoder_ = self.target_encoder.fit(y)
-        vars(self).update(self.target_encoder_.get_metadata())
-        self._after_targets()
-        self.feature_encoder_ = self.feature_encoder.fit(X)
-        self.model_ = self._build_keras_model()
-        self._initialize_callbacks()
-        return X, y
+    def _fit_sequence(self, X, y, sample_weight, *, warm, partial):
+        # 1. parameters
+        heads, trunk = self._parts()
+        if warm:
+            self._check_unchanged(heads, trunk)
+            heads, trunk = self.heads_, self.trunk_
+        else:
+            self._seed = _seed_from(self.random_state)
+        # 2. X through the trunk; y split between the heads
+        X = trunk.validate_X(self, X, reset=not warm)
+        y = self._check_y(y, reset=not warm)
+        check_consistent_length(X, y)
+        # 3. zero-weight rows dropped
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.any(w > 0):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        if not np.all(w > 0):
+            keep = np.flatnonzero(w > 0)
+            X, y, w = X[keep], _safe_indexing(y, keep), w[keep]
+        parts = self._split_targets(y, heads, reset=not warm)
+        # 4. heads fitted on what remains, targets encoded
+        natural, Y, W = {}, {}, {}
+        for name, head in heads:
+            if not warm:
+                head.fit(parts[name], sample_weight=w)
+            natural[name] = head.transform_targets(parts[name])
+            Y[name], row_weight = head.encode(natural[name])
+            W[name] = (w * row_weight).astype(np.float32)
+        if not warm:
+            weights = [h.loss_weight for _, h in heads]
+            if not self._uncertainty() and not sum(weights) > 0:
+                raise ValueError(
+                    f"The loss weights of the heads of {type(self).__name__} are all zero "
+                    f"({weights}); at least one head must have a positive loss_weight."
+                )
+            self.heads_, self.trunk_ = heads, trunk
+            self._X_dtype = "string" if X.dtype.kind == "U" else "float32"
+            # 5. the network
+            self.model_ = self._network(heads, trunk)
+            self._optimizer_state = None
+        self._check_backend_input()
+        # 6. training
+        validation, split_natural = None, natural
+        if self.early_stopping:
+            (X, Y, W, natural), (Xv, Yv, Wv, natural_v) = self._inner_split(X, Y, W, natural)
+            validation, split_natural = (Xv, Yv, Wv), natural_v
+        epochs = 1 if partial else self.epochs
+        self._train(X, Y, W, validation, epochs=epochs, warm=warm)
+        # 7. heads tuned after training
+        X_tune = X if validation is None else validation[0]
+        tuned_on = natural if validation is None else split_natural
+        raw = self._raw(X_tune)
+        for name, head in heads:
+            head.tune(tuned_on[name], raw[name])
+        if len(heads) == 1 and hasattr(heads[0][1], "classes_"):
+            self.classes_ = heads[0][1].classes_
+        self._after_fit()
 
-    def _after_targets(self):
-        """Hook run once the heads have seen y, before the network is built."""
+    def _check_unchanged(self, heads, trunk):
+        fitted = [(n, type(h), h.get_params()) for n, h in self.heads_]
+        wanted = [(n, type(h), h.get_params()) for n, h in heads]
+        if fitted != wanted or type(trunk) is not type(self.trunk_) or \
+                trunk.cache_key() != self.trunk_.cache_key():
+            raise ValueError(
+                f"The heads or the trunk of {type(self).__name__} changed since it was "
+                "fitted (set_params); partial_fit cannot change the network. Call fit."
+            )
 
-    def _loss_weights(self):
-        """Static weight of each head's loss (dict by head name) or None."""
-        return None
+    def _check_backend_input(self):
+        if self._X_dtype == "string":
+            import keras
 
-    def _adapt_network(self, model, losses):
-        """Hook: change the network and its losses before compiling (see
-        ``_network_variant``)."""
-        return model, losses
+            if keras.backend.backend() != "tensorflow":
+                raise ValueError(
+                    "String input (a text KerasTrunk) trains on the TensorFlow backend "
+                    f"only; the Keras backend is {keras.backend.backend()!r}. Set "
+                    "KERAS_BACKEND=tensorflow, or vectorise the text before the estimator."
+                )
 
-    def _network_parts(self):
-        """A fresh network, its losses and loss weights (uncompiled)."""
-        heads = self.target_encoder_.heads
-        model = build_network(
-            self.input_shape_,
-            [h.output_spec for h in heads],
-            hidden_layer_sizes=self._hidden_layer_sizes(),
-            activation=self.activation,
-            kernel_initializer=self.kernel_initializer,
-            dropout=self.dropout,
-            seed=self._seed,
-            trunk=self.trunk,
-        )
-        model, losses = self._adapt_network(model, {h.name: h.loss for h in heads})
-        return model, losses, self._loss_weights()
+    def _network(self, heads, trunk):
+        """A fresh network: the trunk and one named Dense output per head (each
+        through its learned loss weight with ``_uncertainty()``)."""
+        from ._networks import OutputSpec, add_uncertainty_weights, build_network
 
-    def _build_keras_model(self):
-        model, losses, loss_weights = self._network_parts()
-        model.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
-                      loss=losses, loss_weights=loss_weights)
+        specs = [OutputSpec(name, head.output_units_, head.output_activation_)
+                 for name, head in heads]
+        model = build_network(self.input_shape_, specs, trunk.build, seed=self._seed,
+                              input_dtype=self._X_dtype)
+        if self._uncertainty():
+            model = add_uncertainty_weights(model)[0]
         return model
+
+    def _losses(self, model):
+        """The losses of ``model``'s heads and their static weights (or None)."""
+        from ._networks import UncertaintyWeightedLoss
+
+        losses = {name: head.build_loss() for name, head in self.heads_}
+        if not self._uncertainty():
+            return losses, {name: float(h.loss_weight) for name, h in self.heads_}
+        return {name: UncertaintyWeightedLoss(loss, model.get_layer(f"{name}_uncertainty"),
+                                              name=f"{name}_loss")
+                for name, loss in losses.items()}, None
 
     def _trainer_key(self):
         """What makes two fits able to share one compiled trainer."""
-        heads = self.target_encoder_.heads
         return (
-            type(self).__name__, self.trunk, tuple(self.input_shape_),
-            tuple(self._hidden_layer_sizes()),
-            self.activation, float(self.dropout), self.optimizer,
-            tuple((h.name, h.output_spec.units, h.output_spec.activation,
-                   h.loss if isinstance(h.loss, str) else repr(h.loss.get_config()))
-                  for h in heads),
-            repr(self._loss_weights()), self._network_variant(),
+            type(self).__name__, self.trunk_.cache_key(), tuple(self.input_shape_),
+            self._X_dtype, self.optimizer, self._uncertainty(),
+            tuple((name, type(h).__name__, h.output_units_, h.output_activation_,
+                   repr(h.build_loss() if isinstance(h.build_loss(), str)
+                        else h.build_loss().get_config()), float(h.loss_weight))
+                  for name, h in self.heads_),
         )
 
-    def _network_variant(self):
-        """Hook: names a change ``_adapt_network`` makes, for the trainer key."""
-        return None
-
     def _make_trainer(self, trainer_class):
-        model, losses, loss_weights = self._network_parts()
-        return trainer_class(model, losses, loss_weights,
+        from ._networks import make_optimizer
+
+        model = self._network(self.heads_, self.trunk_)
+        return trainer_class(model, *self._losses(model),
                              make_optimizer(self.optimizer, self.learning_rate))
 
-    # -- persistence ---------------------------------------------------------
+    def _inner_split(self, X, Y, W, natural):
+        """Carve the early-stopping validation set out of the training data."""
+        n = len(X)
+        stratify = next((s for s in (h.stratify(natural[name]) for name, h in self.heads_)
+                         if s is not None), None)
+        if stratify is not None and np.min(np.unique(stratify, return_counts=True)[1]) < 2:
+            stratify = None  # a class with one member cannot be split
+        try:
+            train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
+                                          random_state=self._seed, stratify=stratify)
+        except ValueError:
+            train, val = [], []
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(
+                f"early_stopping=True needs a validation set, but "
+                f"validation_fraction={self.validation_fraction} of {n} samples "
+                "leaves an empty training or validation set. Use more samples, "
+                "another validation_fraction, or early_stopping=False."
+            )
+
+        def take(idx):
+            return (X[idx], {k: v[idx] for k, v in Y.items()},
+                    {k: v[idx] for k, v in W.items()},
+                    {k: v[idx] for k, v in natural.items()})
+
+        return take(train), take(val)
+
+    def _train(self, X, Y, W, validation, *, epochs, warm):
+        from ._training import fit_fast, fit_general, fresh_seed
+
+        seed = self._seed if self._seed is not None else fresh_seed()
+        initial_epoch = self.n_iter_ if warm else 0
+        seed = seed + initial_epoch  # partial_fit continues: new shuffles
+        common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
+                  "seed": seed}
+        if self.callbacks:  # general path: Keras's own fit, any callbacks
+            import keras
+
+            from ._networks import make_optimizer
+
+            if not warm or not getattr(self.model_, "compiled", False):
+                losses, loss_weights = self._losses(self.model_)
+                self.model_.compile(
+                    optimizer=make_optimizer(self.optimizer, self.learning_rate),
+                    loss=losses, loss_weights=loss_weights)
+            callbacks = [*self.callbacks, keras.callbacks.TerminateOnNaN()]
+            if validation is not None:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.n_iter_no_change,
+                    restore_best_weights=True))
+            history = fit_general(self.model_, X, Y, W, validation=validation,
+                                  callbacks=callbacks, verbose=self.verbose, **common)
+        else:
+            history, self._optimizer_state = fit_fast(
+                self.model_, self._trainer_key(), self._make_trainer, X, Y, W,
+                learning_rate=self.learning_rate, validation=validation,
+                patience=self.n_iter_no_change,
+                optimizer_state=self._optimizer_state if warm else None, **common)
+        losses = np.asarray(history["loss"], dtype=float)
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError(
+                f"Training of {type(self).__name__} diverged: the loss became "
+                f"{losses[~np.isfinite(losses)][0]} at epoch "
+                f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left "
+                "as it was before this fit. Lower 'learning_rate', scale the features (e.g. "
+                "StandardScaler in a Pipeline) or check the data for extreme values."
+            )
+        history = {k: [float(v) for v in vals] for k, vals in history.items()}
+        if warm:
+            history = {k: self.history_.get(k, []) + v for k, v in history.items()}
+        self.history_ = history
+        self.n_iter_ = len(history["loss"])
+        self._dense_layers = self._numpy_network()
+
+    def _numpy_network(self):
+        """The trained Dense network as NumPy arrays, or False (other trunks:
+        prediction then calls the Keras model)."""
+        from ._forward import extract_dense_layers
+
+        return extract_dense_layers(self.model_) or False
+
+    # -- prediction ---------------------------------------------------------------
+
+    def _raw(self, X_valid):
+        """Raw network outputs (a dict by head name) on validated X."""
+        from ._training import predict_network
+
+        if "_dense_layers" not in self.__dict__:  # e.g. unpickled or loaded
+            self._dense_layers = self._numpy_network()
+        return predict_network(self.model_, X_valid, self._dense_layers)
+
+    def _predict_raw(self, X):
+        check_is_fitted(self, "model_")
+        return self._raw(self.trunk_.validate_X(self, X, reset=False))
+
+    def _head(self, name):
+        check_is_fitted(self, "model_")
+        heads = dict(self.heads_)
+        if name not in heads:
+            raise ValueError(f"{type(self).__name__} has no head {name!r}; its heads are "
+                             f"{list(heads)!r}.")
+        return heads[name]
+
+    def _index(self, X):
+        return X.index if isinstance(X, pd.DataFrame) else None
+
+    def _assemble(self, predictions, X):
+        """Head predictions in the layout of y."""
+        frame = self._frame_output and self._target_frame_columns is not None
+        if self._target_layout is None:  # one head on the whole y
+            (out,) = predictions.values()
+            if frame:
+                if out.ndim == 1:
+                    return pd.Series(out, index=self._index(X),
+                                     name=self._target_frame_columns[0]
+                                     if len(self._target_frame_columns) == 1 else None)
+                return pd.DataFrame(out, columns=self._target_frame_columns,
+                                    index=self._index(X))
+            return out
+        columns = {}
+        for name, head in self.heads_:
+            pred = predictions[name]
+            keys = [key for key, owner in self._target_layout if owner == name]
+            for i, key in enumerate(keys):
+                columns[key] = pred if pred.ndim == 1 else pred[:, i]
+        ordered = [columns[key] for key, _ in self._target_layout]
+        if frame:
+            return pd.DataFrame({key: columns[key] for key, _ in self._target_layout},
+                                index=self._index(X))
+        if all(c.dtype.kind in "biuf" for c in ordered):
+            return np.column_stack(ordered).astype(np.result_type(*ordered))
+        out = np.empty((len(ordered[0]), len(ordered)), dtype=object)
+        for j, col in enumerate(ordered):
+            out[:, j] = col
+        return out
+
+    def predict(self, X):
+        """Predictions of every head, in the layout of y.
+
+        Parameters
+        ----------
+        X : array-like
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray or DataFrame
+            One head on the whole y: that head's predictions (1-D for one
+            target column). Several heads: one column per column of y that a
+            head takes, in y's order; a DataFrame with y's column names when
+            y was a DataFrame, else an array (float when every prediction is
+            numeric, else object).
+        """
+        raw = self._predict_raw(X)
+        return self._assemble({name: head.decode(raw[name]) for name, head in self.heads_}, X)
+
+    def predict_head(self, X, head):
+        """The predictions of one head.
+
+        Parameters
+        ----------
+        X : array-like
+        head : str
+            The head's name.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_columns)
+        """
+        fitted = self._head(head)
+        return fitted.decode(self._predict_raw(X)[head])
+
+    def _predict_head_proba(self, X, head):
+        fitted = self._head(head)
+        if not hasattr(fitted, "predict_proba"):
+            raise ValueError(f"Head {head!r} of {type(self).__name__} is a "
+                             f"{type(fitted).__name__}: it has no probabilities.")
+        return fitted.predict_proba(self._predict_raw(X)[head])
+
+    def _proba_all(self, X):
+        raw = self._predict_raw(X)
+        return [head.predict_proba(raw[name]) for name, head in self.heads_
+                if hasattr(head, "predict_proba")]
+
+    def score(self, X, y, sample_weight=None):
+        """The heads' default metrics, averaged over the heads.
+
+        Accuracy for a classification head, subset accuracy for a
+        multi-label head, R² for a regression head: each is 1 for a perfect
+        model, so with several heads the mean weighs them evenly. Use
+        :func:`~mtestimator.metrics.make_head_scorer` for anything else.
+
+        Parameters
+        ----------
+        X : array-like
+        y : array-like or DataFrame
+            Targets in the layout seen in ``fit``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self, "model_")
+        natural = self._natural_targets(y, self.heads_)
+        raw = self._predict_raw(X)
+        return float(np.mean([
+            head.score_targets(natural[name], head.decode(raw[name]),
+                               sample_weight=sample_weight)
+            for name, head in self.heads_
+        ]))
+
+    # -- persistence -------------------------------------------------------------
 
     def save(self, path):
         """Save the fitted estimator to one file, safely loadable with
@@ -322,12 +644,13 @@ class MultiTaskWrapper(BaseWrapper):
 
     def __getstate__(self):
         # The network travels as architecture + weights: no compiled losses,
-        # optimizer state or callbacks (which hold a model of their own).
+        # optimizer objects or callbacks (which hold a model of their own).
         state = dict(super().__getstate__())
-        for key in ("_fit_callbacks", "_predict_callbacks", "_dense_layers"):
-            state.pop(key, None)
+        state.pop("_dense_layers", None)
         model = state.pop("model_", None)
         if model is not None:
+            import keras
+
             config = keras.saving.serialize_keras_object(model)
             config.pop("compile_config", None)
             state["_network"] = (config, [np.asarray(w) for w in model.get_weights()])
@@ -337,84 +660,14 @@ class MultiTaskWrapper(BaseWrapper):
         network = state.pop("_network", None)
         super().__setstate__(state)
         if network is not None:
+            import keras
+
+            from . import _networks  # noqa: F401  (registers the custom layers)
+
             self.model_ = keras.saving.deserialize_keras_object(network[0])
             self.model_.set_weights(network[1])
 
-    def _inner_split(self, X, y, sample_weight):
-        """Carve the early-stopping validation set out of the training data."""
-        n = len(X)
-        stratify = self.target_encoder_.stratify(y)
-        if stratify is not None and np.min(np.unique(stratify, return_counts=True)[1]) < 2:
-            stratify = None  # a class with one member cannot be split
-        train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
-                                      random_state=self._seed, stratify=stratify)
-        if len(train) == 0 or len(val) == 0:
-            raise ValueError(
-                f"early_stopping=True needs a validation set, but "
-                f"validation_fraction={self.validation_fraction} of {n} samples "
-                "leaves an empty training or validation set. Use more samples, "
-                "another validation_fraction, or early_stopping=False."
-            )
 
-        def take(idx):
-            return X[idx], {k: v[idx] for k, v in y.items()}, sample_weight[idx]
-
-        return take(train), take(val)
-
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
-                         **kwargs):
-        W = (np.ones(len(X), np.float32) if sample_weight is None
-             else np.asarray(sample_weight, np.float32))
-        validation = None
-        if self.early_stopping:
-            (X, y, W), validation = self._inner_split(X, y, W)
-        seed = self._seed if self._seed is not None else fresh_seed()
-        # partial_fit continues the epoch numbering, so its shuffles are new
-        seed = seed + initial_epoch
-        common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
-                  "seed": seed}
-        if self._fit_callbacks:  # general path: Keras's own fit, any callbacks
-            callbacks = [*self._fit_callbacks, keras.callbacks.TerminateOnNaN()]
-            if validation is not None:
-                callbacks.append(keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.n_iter_no_change,
-                    restore_best_weights=True))
-            history = fit_general(self.model_, X, y, W, validation=validation,
-                                  callbacks=callbacks, verbose=self.verbose, **common)
-        else:
-            history = fit_fast(self.model_, self._trainer_key(), self._make_trainer, X, y, W,
-                               learning_rate=self.learning_rate, validation=validation,
-                               patience=self.n_iter_no_change, **common)
-        losses = np.asarray(history["loss"], dtype=float)
-        if not np.all(np.isfinite(losses)):
-            raise FloatingPointError(
-                f"Training of {type(self).__name__} diverged: the loss became "
-                f"{losses[~np.isfinite(losses)][0]} at epoch "
-                f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left "
-                "as it was before this fit. Lower 'learning_rate', scale the features (e.g. "
-                "StandardScaler in a Pipeline) or check the data for extreme values."
-            )
-        history = {k: [float(v) for v in vals] for k, vals in history.items()}
-        if initial_epoch > 0 and hasattr(self, "history_"):  # partial_fit: one more epoch
-            history = {k: self.history_.get(k, []) + v for k, v in history.items()}
-        self.history_ = history
-        self.n_iter_ = len(history["loss"])
-        self._dense_layers = self._numpy_network()
-        self._after_fit(X, y, validation)
-
-    def _numpy_network(self):
-        """The trained Dense network as NumPy arrays, or False (other trunks:
-        prediction then calls the Keras model)."""
-        return extract_dense_layers(self.model_) or False
-
-    def _after_fit(self, X, y, validation):
-        """Hook run after training (e.g. threshold tuning)."""
-
-    # -- prediction ----------------------------------------------------------
-
-    def _predict_raw(self, X, **kwargs):
-        check_is_fitted(self, "model_")
-        X, _ = self._validate_data(X, reset=False)
-        if "_dense_layers" not in self.__dict__:  # e.g. unpickled or loaded
-            self._dense_layers = self._numpy_network()
-        return predict_network(self.model_, X, self._dense_layers)
+def clone_heads(heads):
+    """Fresh clones of ``[(name, head), ...]``."""
+    return [(name, clone(head)) for name, head in heads]

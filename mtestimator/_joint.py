@@ -4,20 +4,21 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import MultiOutputMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import MultiTaskWrapper
-from ._heads import ClassificationHead, RegressionHead, _natural
-from ._networks import UncertaintyWeightedLoss, add_uncertainty_weights
+from ._presets import BasePreset
+from .heads import ClassificationHead, RegressionHead, _is_number, _natural
+
+from ._persistence import register
 
 __all__ = ["JointRegressorClassifier"]
 
 REGRESSION, CLASSIFICATION = "regression", "classification"
 
 
-class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
+@register
+class JointRegressorClassifier(BasePreset):
     """One network, two heads: a number and a class from the same input.
 
     A Dense trunk shared by a linear regression head (mean squared error)
@@ -114,7 +115,7 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
     """
 
     _parameter_constraints = {
-        **MultiTaskWrapper._parameter_constraints,
+        **BasePreset._parameter_constraints,
         "loss_weights": [StrOptions({"auto"}), tuple, list],
         "scale_regression_target": ["boolean"],
     }
@@ -143,18 +144,11 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.single_output = False
-        return tags
+    # -- the heads ---------------------------------------------------------------
 
-    # -- parameters and targets ----------------------------------------------
-
-    def _check_params(self):
-        super()._check_params()
+    def _pair(self):
         if isinstance(self.loss_weights, str):
-            return
+            return 1.0, 1.0
         weights = self.loss_weights
         if not (len(weights) == 2 and all(
                 isinstance(w, numbers.Real) and np.isfinite(w) and w >= 0 for w in weights)
@@ -164,8 +158,18 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
                 "'auto' or a pair of non-negative floats (regression, "
                 f"classification), not both zero. Got {self.loss_weights!r} instead."
             )
+        return float(weights[0]), float(weights[1])
 
-    def _check_targets(self, y, reset):
+    def _make_heads(self):
+        reg, clf = self._pair()
+        return [(REGRESSION, RegressionHead(0, scale=self.scale_regression_target,
+                                            loss_weight=reg)),
+                (CLASSIFICATION, ClassificationHead(1, loss_weight=clf))]
+
+    def _uncertainty(self):
+        return self.loss_weights == "auto"
+
+    def _check_y(self, y, reset):
         names = None
         if isinstance(y, pd.DataFrame):
             names = np.asarray(y.columns)
@@ -204,27 +208,8 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         out[:, 0], out[:, 1] = target, labels
         return out
 
-    def _make_heads(self):
-        return ([RegressionHead(REGRESSION, scale=self.scale_regression_target),
-                 ClassificationHead(CLASSIFICATION)], [0, 1])
-
-    def _after_targets(self):
-        self.classes_ = self.target_encoder_.heads[1].classes_
-
-    def _loss_weights(self):
-        if isinstance(self.loss_weights, str):
-            return None
-        return dict(zip((REGRESSION, CLASSIFICATION), map(float, self.loss_weights)))
-
-    def _network_variant(self):
-        return "uncertainty" if self.loss_weights == "auto" else None
-
-    def _adapt_network(self, model, losses):
-        if self.loss_weights != "auto":
-            return model, losses
-        model, layers = add_uncertainty_weights(model)
-        return model, {name: UncertaintyWeightedLoss(loss, layers[name], name=f"{name}_loss")
-                       for name, loss in losses.items()}
+    def _after_fit(self):
+        self.classes_ = self.heads_[1][1].classes_
 
     @property
     def loss_weights_(self):
@@ -232,13 +217,11 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         check_is_fitted(self, "model_")
         if self.loss_weights != "auto":
             return np.asarray(self.loss_weights, dtype=float)
-        return np.array([float(np.exp(-self.model_.get_layer(f"{n}_uncertainty").log_var.numpy()))
-                         for n in (REGRESSION, CLASSIFICATION)])
+        return np.array([float(np.exp(-np.asarray(
+            self.model_.get_layer(f"{n}_uncertainty").log_var)))
+            for n in (REGRESSION, CLASSIFICATION)])
 
-    # -- prediction ----------------------------------------------------------
-
-    def _heads(self):
-        return self.target_encoder_.heads
+    # -- prediction -----------------------------------------------------------
 
     def predict_regression(self, X):
         """Predictions of the regression head, in the target's units.
@@ -247,8 +230,16 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        raw = self._predict_raw(X)
-        return self._heads()[0].decode(raw[REGRESSION])
+        return self.predict_head(X, REGRESSION)
+
+    def predict_classification(self, X):
+        """Class labels predicted by the classification head.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.predict_head(X, CLASSIFICATION)
 
     def predict_proba(self, X):
         """Class probabilities of the classification head.
@@ -258,18 +249,7 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; rows sum to one.
         """
-        raw = self._predict_raw(X)
-        return self._heads()[1].predict_proba(raw[CLASSIFICATION])
-
-    def predict_classification(self, X):
-        """Class labels predicted by the classification head.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        raw = self._predict_raw(X)
-        return self._heads()[1].decode(raw[CLASSIFICATION])
+        return self._predict_head_proba(X, CLASSIFICATION)
 
     def predict(self, X):
         """Both predictions, in the layout of y.
@@ -280,14 +260,7 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
             Column 0 the regression value, column 1 the class label (a
             float array when the labels are numbers, else an object array).
         """
-        raw = self._predict_raw(X)
-        value = self._heads()[0].decode(raw[REGRESSION])
-        label = self._heads()[1].decode(raw[CLASSIFICATION])
-        if label.dtype.kind in "biuf":
-            return np.column_stack([value, label.astype(np.float64)])
-        out = np.empty((len(value), 2), dtype=object)
-        out[:, 0], out[:, 1] = value, label
-        return out
+        return super().predict(X)
 
     def score(self, X, y, sample_weight=None):
         """Mean of the regression R² and the classification accuracy.
@@ -303,19 +276,4 @@ class JointRegressorClassifier(MultiOutputMixin, MultiTaskWrapper):
         score : float
             ``(r2 + accuracy) / 2``; 1 for a perfect model.
         """
-        check_is_fitted(self, "model_")
-        y = self._check_targets(y, reset=False)
-        raw = self._predict_raw(X)
-        return float(np.mean([
-            head.metric(head.natural(y[:, column]), head.decode(raw[head.name]),
-                        sample_weight=sample_weight)
-            for column, head in enumerate(self._heads())
-        ]))
-
-
-def _is_number(value):
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+        return super().score(X, y, sample_weight=sample_weight)

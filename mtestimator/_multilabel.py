@@ -1,59 +1,28 @@
 """MultiLabelMLPClassifier: one sigmoid unit per label on a shared MLP."""
 
 import numbers
-import warnings
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import MultiTaskWrapper
-from ._heads import MultiLabelHead
-from ._training import predict_network
+from ._presets import BasePreset
+from .heads import MultiLabelHead, _is_label_collections
+
+from ._persistence import register
 
 __all__ = ["MultiLabelMLPClassifier"]
 
-_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
-
-def _is_label_collections(y):
-    """True for a list of label collections (as MultiLabelBinarizer takes)."""
-    if isinstance(y, (np.ndarray, pd.DataFrame, pd.Series)) or sp.issparse(y):
-        return False
-    try:
-        items = list(y)
-    except TypeError:
-        return False
-    if not items or not all(isinstance(i, (set, frozenset, list, tuple)) for i in items):
-        return False
-    if any(isinstance(i, (set, frozenset)) for i in items):
-        return True
-    return len({len(i) for i in items}) > 1
-
-
-def _f1_thresholds(y_true, proba):
-    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5)."""
-    y_true = np.asarray(y_true, dtype=bool)
-    order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
-    grid = _THRESHOLD_GRID[order]
-    pred = proba[:, :, None] > grid[None, None, :]
-    tp = np.sum(pred & y_true[:, :, None], axis=0)
-    fp = np.sum(pred & ~y_true[:, :, None], axis=0)
-    fn = np.sum(~pred & y_true[:, :, None], axis=0)
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    return grid[np.argmax(f1, axis=1)]
-
-
-class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
+@register
+class MultiLabelMLPClassifier(BasePreset):
     """Multi-label classifier: a Keras MLP with one sigmoid unit per label.
 
     Each sample may have zero, one or several labels. The network is a Dense
     trunk and one sigmoid output per label trained with binary cross-entropy
-    (never softmax: the labels do not compete). The defaults are the
+    (never softmax: the labels do not compete). A preset of
+    :class:`MultiTaskEstimator` with one
+    :class:`~mtestimator.heads.MultiLabelHead`. The defaults are the
     reference network: ``Dense(20, relu, he_uniform) -> Dense(n_labels,
     sigmoid)``, Adam, 100 epochs, batches of 32.
 
@@ -144,7 +113,7 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
     """
 
     _parameter_constraints = {
-        **MultiTaskWrapper._parameter_constraints,
+        **BasePreset._parameter_constraints,
         "threshold": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"}),
                       "array-like"],
         "class_weight": [StrOptions({"balanced"}), "array-like", None],
@@ -173,110 +142,26 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
-        return tags
-
-    # -- targets -------------------------------------------------------------
-
-    def _check_targets(self, y, reset):
-        name = type(self).__name__
-        columns = None
-        if _is_label_collections(y):
-            binarizer = MultiLabelBinarizer(classes=None if reset else self.classes_)
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", UserWarning)
-                try:
-                    y = binarizer.fit_transform(y)
-                except UserWarning as exc:
-                    raise ValueError(f"y has labels not seen in fit: {exc}") from None
-            columns = binarizer.classes_
-        elif isinstance(y, pd.DataFrame):
-            columns = np.asarray(y.columns)
-            y = y.to_numpy()
-        elif sp.issparse(y):
-            y = y.toarray()
-        y = np.asarray(y)
-        if y.ndim != 2:
-            raise ValueError(
-                f"y must be a 2-D binary indicator matrix of shape (n_samples, "
-                f"n_labels) or a list of label collections; got an array of shape "
-                f"{y.shape}. For a single target use a single-output classifier; "
-                "to turn lists of labels into an indicator matrix use "
-                "sklearn.preprocessing.MultiLabelBinarizer."
-            )
-        if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
-            bad = np.unique(y[~np.isin(y, (0, 1))] if y.dtype.kind in "biuf" else y)[:5]
-            raise ValueError(
-                f"y must hold only 0 and 1 (one column per label); got values "
-                f"{bad.tolist()!r}. Pass a binary indicator matrix, or a list of "
-                "label sets such as [{'a'}, {'a', 'b'}, set()]."
-            )
-        y = y.astype(np.int64)
-        if reset:
-            if y.shape[1] < 2:
-                raise ValueError(
-                    f"y has {y.shape[1]} label column; {name} needs at least 2 "
-                    "labels. For one binary label use a binary classifier such "
-                    "as sklearn.neural_network.MLPClassifier."
-                )
-            counts = y.sum(axis=0)
-            constant = np.flatnonzero((counts == 0) | (counts == len(y)))
-            if len(constant):
-                warnings.warn(
-                    f"Label columns {constant.tolist()} are all 0 or all 1 in y; "
-                    "the network can only learn to predict them constant.",
-                    UserWarning,
-                )
-            self.classes_ = columns if columns is not None else np.arange(y.shape[1])
-        elif y.shape[1] != len(self.classes_):
-            raise ValueError(
-                f"y has {y.shape[1]} label columns, but {name} was fitted with "
-                f"{len(self.classes_)} labels {self.classes_.tolist()!r}."
-            )
-        elif columns is not None and not np.array_equal(columns, self.classes_):
-            raise ValueError(
-                f"y has columns {columns.tolist()!r}, but {name} was fitted with "
-                f"labels {self.classes_.tolist()!r}."
-            )
-        return y
+    # -- the head ---------------------------------------------------------------
 
     def _make_heads(self):
-        head = MultiLabelHead("labels", classes=self.classes_, class_weight=self.class_weight)
-        return [head], [None]
+        return [("labels", MultiLabelHead(threshold=self.threshold,
+                                          class_weight=self.class_weight))]
 
-    def _after_targets(self):
-        self.pos_weight_ = self.target_encoder_.heads[0].pos_weight_
-        self._fixed_threshold()  # fail before training, not after
+    def _check_y(self, y, reset):
+        if reset and not _is_label_collections(y):
+            shape = y.shape if sp.issparse(y) or hasattr(y, "shape") else np.shape(y)
+            if len(shape) == 2 and shape[1] < 2:
+                raise ValueError(
+                    f"y has {shape[1]} label column; MultiLabelMLPClassifier needs at "
+                    "least 2 labels. For one binary label use a binary classifier such "
+                    "as sklearn.neural_network.MLPClassifier."
+                )
+        return y
 
-    # -- thresholds ----------------------------------------------------------
-
-    def _fixed_threshold(self):
-        if isinstance(self.threshold, str):  # "auto", tuned after training
-            return None
-        threshold = np.asarray(self.threshold, dtype=np.float64).reshape(-1)
-        n_labels = len(self.classes_)
-        if threshold.size == 1:
-            threshold = np.repeat(threshold, n_labels)
-        if threshold.shape != (n_labels,) or not np.all((threshold >= 0) & (threshold <= 1)):
-            raise ValueError(
-                f"The 'threshold' parameter of {type(self).__name__} must be a "
-                f"float in [0, 1], {n_labels} such floats (one per label) or "
-                f"'auto'. Got {self.threshold!r} instead."
-            )
-        return threshold
-
-    def _after_fit(self, X, y, validation):
-        threshold = self._fixed_threshold()
-        if threshold is None:
-            X_t, y_t = (X, y) if validation is None else validation[:2]
-            proba = self.target_encoder_.heads[0].predict_proba(
-                predict_network(self.model_, X_t, self._dense_layers)["labels"])
-            threshold = _f1_thresholds(y_t["labels"], proba)
-        self.threshold_ = threshold
+    def _after_fit(self):
+        head = self.heads_[0][1]
+        self.threshold_, self.pos_weight_ = head.threshold_, head.pos_weight_
 
     # -- prediction ----------------------------------------------------------
 
@@ -292,8 +177,7 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         proba : ndarray of shape (n_samples, n_labels)
             Rows need not sum to one.
         """
-        raw = self._predict_raw(X)
-        return self.target_encoder_.heads[0].predict_proba(raw["labels"])
+        return self._proba_all(X)[0]
 
     def predict(self, X):
         """Predicted labels as a binary indicator matrix.
@@ -307,8 +191,7 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         y_pred : ndarray of shape (n_samples, n_labels)
             1 where the label's probability is above ``threshold_``.
         """
-        raw = self._predict_raw(X)
-        return self.target_encoder_.heads[0].decode(raw["labels"], self.threshold_)
+        return super().predict(X)
 
     def score(self, X, y, sample_weight=None):
         """Subset accuracy: the fraction of samples with every label right.
@@ -323,7 +206,4 @@ class MultiLabelMLPClassifier(ClassifierMixin, MultiTaskWrapper):
         -------
         score : float
         """
-        check_is_fitted(self, "model_")
-        y = self._check_targets(y, reset=False)
-        head = self.target_encoder_.heads[0]
-        return float(head.metric(y, self.predict(X), sample_weight=sample_weight))
+        return super().score(X, y, sample_weight=sample_weight)

@@ -10,21 +10,15 @@ import keras
 from keras import ops
 
 __all__ = [
-    "ACTIVATIONS",
     "OPTIMIZERS",
-    "TRUNKS",
     "OutputSpec",
     "WeightedBinaryCrossentropy",
     "build_network",
     "make_optimizer",
+    "conv1d_trunk",
     "mlp_trunk",
+    "recurrent_trunk",
 ]
-
-#: Activations accepted for hidden layers (the names Keras knows them by).
-ACTIVATIONS = frozenset(
-    {"relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "swish",
-     "softplus", "leaky_relu", "linear"}
-)
 
 #: Optimizers by name; ``learning_rate`` is passed to each.
 OPTIMIZERS = {
@@ -99,29 +93,25 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     return x
 
 
-def recurrent_trunk(layer_class):
-    """A trunk of stacked recurrent layers (``keras.layers.LSTM`` or ``GRU``)."""
-    kind = layer_class.__name__.lower()
-
-    def trunk(inputs, hidden_layer_sizes, *, activation="tanh",
-              kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
-        seeds = seeds if seeds is not None else _seed_stream(None)
-        x = inputs
-        last = len(hidden_layer_sizes) - 1
-        for i, units in enumerate(hidden_layer_sizes):
-            x = layer_class(
-                int(units),
-                return_sequences=i < last,
-                kernel_initializer=_initializer(kernel_initializer, next(seeds)),
-                recurrent_initializer=_initializer("orthogonal", next(seeds)),
-                name=f"trunk_{kind}_{i}",
-            )(x)
-            if dropout:
-                x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
-        return x
-
-    trunk.__name__ = f"{kind}_trunk"
-    return trunk
+def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
+                    kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
+    """Stacked LSTM or GRU layers (Keras's tanh); the last returns its final state."""
+    layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
+    seeds = seeds if seeds is not None else _seed_stream(None)
+    x = inputs
+    last = len(hidden_layer_sizes) - 1
+    for i, units in enumerate(hidden_layer_sizes):
+        x = layer_class(
+            int(units),
+            return_sequences=i < last,
+            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+            recurrent_initializer=_initializer("orthogonal", next(seeds)),
+            seed=next(seeds),
+            name=f"trunk_{cell}_{i}",
+        )(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+    return x
 
 
 def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
@@ -142,32 +132,21 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
 
 
-#: Trunks by name: ``"mlp"`` takes (n_features,) rows, the others
-#: (timesteps, channels) sequences.
-TRUNKS = {
-    "mlp": mlp_trunk,
-    "lstm": recurrent_trunk(keras.layers.LSTM),
-    "gru": recurrent_trunk(keras.layers.GRU),
-    "conv1d": conv1d_trunk,
-}
-
-
-def build_network(input_shape, outputs, *, hidden_layer_sizes=(20,), activation="relu",
-                  kernel_initializer="he_uniform", dropout=0.0, seed=None, trunk="mlp"):
-    """A multi-head MLP: one shared trunk, one named Dense output per head.
+def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float32"):
+    """A multi-head network: one shared trunk, one named Dense output per head.
 
     Parameters
     ----------
-    input_shape : int or tuple of int
-        ``n_features`` for the MLP trunk, ``(timesteps, channels)`` for the
-        sequence trunks.
+    input_shape : tuple of int
+        Shape of one sample.
     outputs : sequence of OutputSpec
-    hidden_layer_sizes, activation, kernel_initializer, dropout
-        The trunk, see :func:`mlp_trunk`.
+    trunk : callable
+        ``trunk(inputs, seeds)`` returns the shared 2-D feature tensor (see
+        :func:`mlp_trunk`); ``seeds`` yields one seed per initializer and
+        dropout layer.
     seed : int or None
         Seeds every initializer and dropout layer; no global RNG is touched.
-    trunk : {"mlp", "lstm", "gru", "conv1d"}, default="mlp"
-        The shared trunk, from :data:`TRUNKS`.
+    input_dtype : str, default="float32"
 
     Returns
     -------
@@ -176,15 +155,14 @@ def build_network(input_shape, outputs, *, hidden_layer_sizes=(20,), activation=
 
     Examples
     --------
-    >>> model = build_network(4, [OutputSpec("y", 3, "sigmoid")], seed=0)
+    >>> model = build_network((4,), [OutputSpec("y", 3, "sigmoid")],
+    ...                       lambda x, seeds: mlp_trunk(x, [8], seeds=seeds), seed=0)
     >>> sorted(model.output_names)
     ['y']
     """
     seeds = _seed_stream(seed)
-    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
-    inputs = keras.Input(shape, name="features")
-    x = TRUNKS[trunk](inputs, hidden_layer_sizes, activation=activation,
-                      kernel_initializer=kernel_initializer, dropout=dropout, seeds=seeds)
+    inputs = keras.Input(tuple(input_shape), name="features", dtype=input_dtype)
+    x = trunk(inputs, seeds)
     heads = {
         spec.name: keras.layers.Dense(
             spec.units,
@@ -194,7 +172,7 @@ def build_network(input_shape, outputs, *, hidden_layer_sizes=(20,), activation=
         )(x)
         for spec in outputs
     }
-    return keras.Model(inputs, heads, name="multitask_mlp")
+    return keras.Model(inputs, heads, name="multitask_network")
 
 
 def make_optimizer(name, learning_rate):

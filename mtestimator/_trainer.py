@@ -26,12 +26,17 @@ class BaseTrainer:
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
 
-    def reset(self, source, learning_rate):
-        """Start a fit: weights (and dropout seeds) of ``source``, a fresh optimizer."""
+    def reset(self, source, learning_rate, optimizer_state=None):
+        """Start a fit: weights (and dropout seeds) of ``source``, and a fresh
+        optimizer, or the one saved in ``optimizer_state``."""
         for dst, src in zip(self.model.variables, source.variables):
             dst.assign(src.value)
-        for var in self.optimizer.variables:
-            var.assign(self._zeros_like(var))
+        if optimizer_state is None:
+            for var in self.optimizer.variables:
+                var.assign(self._zeros_like(var))
+        else:
+            for var, value in zip(self.optimizer.variables, optimizer_state):
+                var.assign(value)
         self.optimizer.learning_rate = learning_rate
 
     def _logs(self, values, prefix=""):

@@ -57,12 +57,18 @@ def clear_cache():
         _CACHE.clear()
 
 
+def _shapes(model):
+    return [tuple(v.shape) for v in model.variables]
+
+
 @contextmanager
-def _trainer(key, factory):
+def _trainer(key, factory, model):
     # A trainer is taken out of the cache while in use, so concurrent fits
     # (threads) of one architecture never share one; the last one back stays.
     with _LOCK:
         trainer = _CACHE.pop(key, None)
+    if trainer is not None and _shapes(trainer.model) != _shapes(model):
+        trainer = None  # e.g. a KerasTrunk whose function builds another network now
     if trainer is None:
         trainer = factory(backend_module().Trainer)
     try:
@@ -75,19 +81,29 @@ def _trainer(key, factory):
 
 
 def fit_fast(model, key, factory, X, Y, W, *, epochs, batch_size, learning_rate, seed,
-             validation=None, patience=None):
-    """Train ``model`` in place with a cached compiled trainer; return the history.
+             validation=None, patience=None, optimizer_state=None):
+    """Train ``model`` in place with a cached compiled trainer.
 
     ``factory(Trainer)`` builds a trainer for ``key`` when none is cached:
     a network of the same architecture as ``model``, its losses and optimizer.
+    ``Y`` and ``W`` are dicts by head name (targets, per-row loss weights).
+    ``optimizer_state`` (from an earlier call) continues the optimizer;
+    ``None`` starts a fresh one. ``model`` is only written once training
+    succeeded.
+
+    Returns
+    -------
+    history : dict of list of float
+    optimizer_state : list of ndarray
     """
-    with _trainer(key, factory) as trainer:
-        trainer.reset(model, learning_rate)
+    with _trainer(key, factory, model) as trainer:
+        trainer.reset(model, learning_rate, optimizer_state)
         history = trainer.fit(X, Y, W, epochs=epochs, batch_size=batch_size, seed=seed,
                               validation=validation, patience=patience)
         for dst, src in zip(model.variables, trainer.model.variables):
             dst.assign(src)
-    return history
+        state = [np.array(v.numpy()) for v in trainer.optimizer.variables]
+    return history, state
 
 
 def fit_general(model, X, Y, W, **kwargs):

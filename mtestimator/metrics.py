@@ -78,31 +78,32 @@ def per_label_scorer(estimator, X, y):
     >>> sorted(k for k in cv if k.startswith("test_"))
     ['test_f1_0', 'test_f1_1', 'test_precision_0', 'test_precision_1', 'test_recall_0', 'test_recall_1']
     """
-    y = estimator._check_targets(y, reset=False)
-    report = per_label_report(y, estimator.predict(X), labels=estimator.classes_)
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    (y,) = final._natural_targets(y, final.heads_).values()
+    report = per_label_report(y, estimator.predict(X), labels=final.classes_)
     return {f"{metric}_{label}": float(report.loc[label, metric])
             for metric in ("precision", "recall", "f1") for label in report.index}
 
 
-_HEAD_PREDICT = {"regression": "predict_regression", "classification": "predict_classification"}
-
-
 def make_head_scorer(score_func, *, head, greater_is_better=True,
                      response_method="predict", **kwargs):
-    """A scorer of one head of a :class:`~mtestimator.JointRegressorClassifier`.
+    """A scorer of one head of a multi-head estimator.
 
     Parameters
     ----------
     score_func : callable
         A metric ``score_func(y_true, y_pred, **kwargs)``, such as
         ``mean_absolute_error`` or ``accuracy_score``.
-    head : {"regression", "classification"}
-        The head to score; ``y_true`` is that head's column of y.
+    head : str
+        The name of the head to score (``"regression"`` or
+        ``"classification"`` for a
+        :class:`~mtestimator.JointRegressorClassifier`); ``y_true`` is that
+        head's part of y.
     greater_is_better : bool, default=True
         If False the score is negated, as with ``make_scorer``.
     response_method : {"predict", "predict_proba"}, default="predict"
-        ``"predict_proba"`` (classification head only) passes the
-        probabilities; with two classes, those of ``classes_[1]``, as
+        ``"predict_proba"`` (classification and multi-label heads) passes
+        the probabilities; with two classes, those of ``classes_[1]``, as
         scikit-learn does for binary metrics such as ``roc_auc_score``.
     **kwargs
         Passed to ``score_func``.
@@ -113,7 +114,8 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
         ``scorer(estimator, X, y, sample_weight=None) -> float``, for
         ``scoring=`` in ``cross_validate`` and ``GridSearchCV`` (also in a
         multi-metric dict with ``refit=``), including on a Pipeline ending in
-        the joint estimator.
+        a mtestimator estimator. A head the estimator does not have is a
+        ValueError naming its heads.
 
     Examples
     --------
@@ -121,29 +123,26 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
     >>> mae = make_head_scorer(mean_absolute_error, head="regression",
     ...                        greater_is_better=False)
     """
-    if head not in _HEAD_PREDICT:
-        raise ValueError(f"head must be 'regression' or 'classification'; got {head!r}.")
+    if not isinstance(head, str) or not head:
+        raise ValueError(f"head must be the name of a head (a string); got {head!r}.")
     if response_method not in ("predict", "predict_proba"):
         raise ValueError("response_method must be 'predict' or 'predict_proba'; got "
                          f"{response_method!r}.")
-    if response_method == "predict_proba" and head != "classification":
-        raise ValueError("response_method='predict_proba' needs head='classification'.")
     sign = 1 if greater_is_better else -1
-    column = 0 if head == "regression" else 1
 
     def scorer(estimator, X, y, sample_weight=None):
         final = estimator[-1] if hasattr(estimator, "steps") else estimator
-        y_true = final._heads()[column].natural(final._check_targets(y, reset=False)[:, column])
+        fitted = final._head(head)
+        y_true = final._natural_targets(y, final.heads_)[head]
+        Xt = estimator[:-1].transform(X) if final is not estimator else X
         if response_method == "predict_proba":
-            y_pred = estimator.predict_proba(X)
-            if y_pred.shape[1] == 2:
+            y_pred = final._predict_head_proba(Xt, head)
+            if fitted.kind == "classifier" and y_pred.shape[1] == 2:
                 y_pred = y_pred[:, 1]
         else:
-            Xt = estimator[:-1].transform(X) if final is not estimator else X
-            y_pred = getattr(final, _HEAD_PREDICT[head])(Xt)
+            y_pred = final.predict_head(Xt, head)
         extra = {} if sample_weight is None else {"sample_weight": sample_weight}
         return sign * float(score_func(y_true, y_pred, **kwargs, **extra))
 
     scorer.__name__ = f"{head}_{getattr(score_func, '__name__', 'score')}"
     return scorer
-

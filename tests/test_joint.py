@@ -117,10 +117,10 @@ def test_scaled_target_predicts_in_original_units():
     y = Y.copy()
     y[:, 0] = VALUE * 1000 + 5000
     scaled = fast(epochs=60).fit(X, y)
-    assert scaled.target_encoder_.heads[0].std_ > 100
+    assert scaled.heads_[0][1].std_ > 100
     assert abs(np.mean(scaled.predict_regression(X)) - 5000) < 300
     unscaled = fast(scale_regression_target=False, epochs=5).fit(X, Y)
-    assert unscaled.target_encoder_.heads[0].std_ == 1.0
+    assert unscaled.heads_[0][1].std_ == 1.0
 
 
 def test_loss_weights():
@@ -169,8 +169,12 @@ def test_make_head_scorer_in_cross_validate_and_grid_search():
     assert grid.best_estimator_.predict(X).shape == (160, 2)
     default = GridSearchCV(fast(epochs=5), {"learning_rate": [0.01, 0.05]}, cv=2).fit(X, Y)
     assert np.isfinite(default.best_score_)
+    # any head name is accepted at creation; scoring an estimator without
+    # that head names its heads
+    with pytest.raises(ValueError, match=r"has no head 'both'.*\['regression', 'classification'\]"):
+        make_head_scorer(accuracy_score, head="both")(grid.best_estimator_, X, Y)
     with pytest.raises(ValueError, match="head must be"):
-        make_head_scorer(accuracy_score, head="both")
+        make_head_scorer(accuracy_score, head=1)
 
 
 def test_abalone_pipeline_with_sex_one_hot_encoded():

@@ -282,11 +282,18 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path):
 
     odd = tmp_path / "odd.mtest"
     with zipfile.ZipFile(odd, "w") as zf:
-        zf.writestr("mtestimator.json", '{"format": "mtestimator", "version": 1, '
+        zf.writestr("mtestimator.json", '{"format": "mtestimator", "version": 2, '
                                         '"class": "os.system"}')
         zf.writestr("model.keras", b"")
     with pytest.raises(ValueError, match="unknown estimator 'os.system'"):
         mtestimator.load(odd)
+    old = tmp_path / "old.mtest"  # written by mtestimator 0.1
+    with zipfile.ZipFile(old, "w") as zf:
+        zf.writestr("mtestimator.json", '{"format": "mtestimator", "version": 1, '
+                                        '"class": "MultiLabelMLPClassifier"}')
+        zf.writestr("model.keras", b"")
+    with pytest.raises(ValueError, match=r"mtestimator 0.1 \(file format 1\).*re-save"):
+        mtestimator.load(old)
 
 
 @pytest.mark.parametrize("fitted", [False, True])

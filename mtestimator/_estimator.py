@@ -1,0 +1,250 @@
+"""MultiTaskEstimator: any number of heads on any trunk, one Keras network."""
+
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseMultiTask
+from .trunks import MLPTrunk
+
+from ._persistence import register
+
+__all__ = ["MultiTaskEstimator"]
+
+
+def _has_probabilities(est):
+    return any(hasattr(head, "predict_proba") for _, head in est.heads)
+
+
+@register
+class MultiTaskEstimator(BaseMultiTask):
+    """One Keras network, a shared trunk and one output per head.
+
+    Each head takes its columns of ``y`` (a number or several, a class, a set
+    of labels); the trunk takes ``X``. The network is trained on the
+    weighted sum of the heads' losses, or with ``loss_weights="auto"`` on
+    losses weighted by learned homoscedastic uncertainty (Kendall, Gal and
+    Cipolla, CVPR 2018). Heads and trunk are scikit-learn estimators: a grid
+    search reaches their parameters as ``heads__<name>__<param>`` and
+    ``trunk__<param>``, as in a ``Pipeline``.
+
+    The estimator type follows the heads: one
+    :class:`~mtestimator.heads.ClassificationHead` makes a classifier
+    (``classes_``, stratified cross-validation), one
+    :class:`~mtestimator.heads.RegressionHead` a regressor, one
+    :class:`~mtestimator.heads.MultiLabelHead` a multi-label classifier.
+
+    Parameters
+    ----------
+    heads : list of (str, head) tuples
+        The heads, named; the name is the Keras output's name and the key of
+        ``history_`` (``"<name>_loss"``). A single head may take the whole
+        ``y`` (``columns=None``).
+    trunk : trunk, default=None
+        The shared trunk, from :mod:`mtestimator.trunks`; ``None`` means
+        ``MLPTrunk()``.
+    loss_weights : None or "auto", default=None
+        ``None``: each head's ``loss_weight``. ``"auto"``: weights learned
+        with the network, ``exp(-s_i) L_i + s_i`` per head.
+    optimizer : {"adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad"}, default="adam"
+    learning_rate : float, default=0.001
+    epochs : int, default=100
+    batch_size : int, default=32
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified on
+        the first classification head's labels when it can be), stop when the
+        total validation loss has not improved for ``n_iter_no_change``
+        epochs and keep the best weights.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks; with callbacks the training runs through Keras's own
+        ``model.fit`` (the same batches in the same order).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, dropout, shuffling and the validation split; no
+        global random state is read or changed.
+    verbose : int, default=0
+        Keras's verbosity (with callbacks).
+
+    Attributes
+    ----------
+    heads_ : list of (str, head) tuples
+        The fitted clones of the heads.
+    named_heads_ : dict of str to head
+        The same, by name.
+    trunk_ : trunk
+        The trunk used (a clone).
+    classes_ : ndarray
+        With a single classification or multi-label head: its classes.
+    model_ : keras.Model
+        The trained network; one output per head, named as the head.
+    history_ : dict of list of float
+        Per-epoch ``loss``, ``<head>_loss`` (and ``val_*`` with early
+        stopping).
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+        Columns of X (for 2-D or sequence X).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+    input_shape_ : tuple of int
+        Shape of one sample.
+
+    See Also
+    --------
+    SeparateNetworks : the same heads and trunk, one network per head.
+    JointRegressorClassifier, MultiLabelMLPClassifier : presets.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mtestimator import MultiTaskEstimator
+    >>> from mtestimator.heads import ClassificationHead, RegressionHead
+    >>> from mtestimator.trunks import MLPTrunk
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> Y = pd.DataFrame({"size": X[:, 0] * 3 + 1, "weight": X[:, 1] - X[:, 2],
+    ...                   "kind": np.where(X[:, 3] > 0, "a", "b")})
+    >>> est = MultiTaskEstimator(
+    ...     heads=[("size", RegressionHead(columns=["size", "weight"])),
+    ...            ("kind", ClassificationHead(columns="kind"))],
+    ...     trunk=MLPTrunk(hidden_layer_sizes=(16,)), epochs=20, random_state=0)
+    >>> est.fit(X, Y).predict(X[:2]).columns.tolist()
+    ['size', 'weight', 'kind']
+    >>> [p.shape for p in est.predict_proba(X[:2])]
+    [(2, 2)]
+    """
+
+    _parameter_constraints = {
+        **BaseMultiTask._parameter_constraints,
+        "heads": [list],
+        "trunk": [HasMethods(["validate_X", "build"]), None],
+        "loss_weights": [StrOptions({"auto"}), None],
+    }
+
+    def __init__(self, heads, *, trunk=None, loss_weights=None, optimizer="adam",
+                 learning_rate=0.001, epochs=100, batch_size=32, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, callbacks=None,
+                 random_state=None, verbose=0):
+        self.heads = heads
+        self.trunk = trunk
+        self.loss_weights = loss_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- composition: heads__<name>__<param> -------------------------------------
+
+    def get_params(self, deep=True):
+        """Parameters of the estimator, and with ``deep`` of its heads and trunk.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return ``heads__<name>`` and ``heads__<name>__<param>``
+            (and ``trunk__<param>``).
+
+        Returns
+        -------
+        params : dict
+        """
+        params = super().get_params(deep=False)
+        if not deep:
+            return params
+        if isinstance(self.heads, list) and all(
+                isinstance(h, tuple) and len(h) == 2 for h in self.heads):
+            for name, head in self.heads:
+                params[f"heads__{name}"] = head
+                if hasattr(head, "get_params"):
+                    for key, value in head.get_params(deep=True).items():
+                        params[f"heads__{name}__{key}"] = value
+        if hasattr(self.trunk, "get_params"):
+            for key, value in self.trunk.get_params(deep=True).items():
+                params[f"trunk__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including ``heads__<name>[__<param>]`` and ``trunk__<param>``.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : MultiTaskEstimator
+        """
+        heads = {k: v for k, v in params.items() if k.startswith("heads__")}
+        rest = {k: v for k, v in params.items() if k not in heads}
+        if "heads" in rest:
+            self.heads = rest.pop("heads")
+        if heads:
+            new = list(self.heads)
+            names = [name for name, _ in new]
+            for key, value in heads.items():
+                name, _, sub = key[len("heads__"):].partition("__")
+                if name not in names:
+                    raise ValueError(
+                        f"Invalid parameter {key!r} for estimator MultiTaskEstimator: it "
+                        f"has no head {name!r}; its heads are {names!r}."
+                    )
+                i = names.index(name)
+                if sub:
+                    new[i] = (name, new[i][1].set_params(**{sub: value}))
+                else:
+                    new[i] = (name, value)
+            self.heads = new
+        if rest:
+            super().set_params(**rest)
+        return self
+
+    # -- the parts ---------------------------------------------------------------
+
+    def _make_heads(self):
+        if not isinstance(self.heads, list) or not all(
+                isinstance(h, tuple) and len(h) == 2 and hasattr(h[1], "fit")
+                and hasattr(h[1], "encode") for h in self.heads):
+            raise ValueError(
+                "The 'heads' parameter of MultiTaskEstimator must be a list of (name, "
+                "head) tuples, heads from mtestimator.heads. Got "
+                f"{self.heads!r} instead."
+            )
+        return [(name, clone(head)) for name, head in self.heads]
+
+    def _make_trunk(self):
+        return MLPTrunk() if self.trunk is None else clone(self.trunk)
+
+    def _uncertainty(self):
+        return self.loss_weights == "auto"
+
+    @property
+    def named_heads_(self):
+        """The fitted heads by name."""
+        check_is_fitted(self, "model_")
+        return dict(self.heads_)
+
+    @available_if(_has_probabilities)
+    def predict_proba(self, X):
+        """Probabilities of the classification and multi-label heads.
+
+        Parameters
+        ----------
+        X : array-like
+
+        Returns
+        -------
+        proba : ndarray or list of ndarray
+            With one head: its probabilities, ``(n_samples, n_classes)`` or
+            ``(n_samples, n_labels)``. With several heads: a list, one array
+            per classification or multi-label head, in head order.
+        """
+        probas = self._proba_all(X)
+        return probas[0] if len(self.heads_) == 1 else probas

@@ -1,0 +1,587 @@
+"""Heads: one output of a multi-task network each.
+
+A head is a scikit-learn estimator (``get_params``, ``set_params``,
+``clone``) that owns one task: which columns of ``y`` it takes, how those
+targets are validated and encoded for Keras, its output layer and loss, how
+the network's output is decoded back into predictions, its default metric,
+any tuning after training (thresholds) and its weight in the total loss.
+
+:class:`~mtestimator.MultiTaskEstimator` clones its heads at ``fit``; the
+fitted clones live in its ``heads_`` attribute. Nothing here imports Keras:
+losses are named by string, or built when the network is built.
+
+The protocol a head implements (used by the estimator, in this order):
+
+``fit(y, sample_weight)``
+    learn what the targets define (classes, scaling, label weights).
+``transform_targets(y)``
+    validate targets against what ``fit`` learned, in their natural form.
+``encode(y_natural)``
+    ``(array for Keras, per-row loss weights)``.
+``output_units_``, ``output_activation_``, ``build_loss()``
+    the head's Dense output layer and its loss.
+``decode(raw)``, ``predict_proba(raw)``
+    network output back to predictions.
+``tune(y_natural, raw)``
+    after training (e.g. ``threshold="auto"``).
+``score_targets(y_natural, y_pred, sample_weight)``
+    the head's default metric (greater is better).
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import type_of_target
+
+from ._persistence import register
+
+__all__ = ["BaseHead", "ClassificationHead", "MultiLabelHead", "RegressionHead"]
+
+_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+_COLUMNS = [None, numbers.Integral, str, list, tuple]
+
+
+def _natural(values):
+    """An object column back to its natural dtype (ints, floats or strings)."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        try:
+            return np.asarray(values.tolist())
+        except (TypeError, ValueError):
+            return values
+    return values
+
+
+def _is_number(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class BaseHead(BaseEstimator):
+    """Base class of heads: the parameters every head has.
+
+    Parameters
+    ----------
+    columns : None, int, str or list of int or str, default=None
+        The columns of ``y`` this head takes: names when ``y`` is a
+        DataFrame, positions (ints, as in ``ColumnTransformer``) otherwise.
+        ``None`` means the whole ``y``, for an estimator with one head.
+    loss_weight : float, default=1.0
+        Weight of this head's loss in the network's total loss (unless the
+        estimator learns the weights, ``loss_weights="auto"``).
+    """
+
+    _parameter_constraints = {
+        "columns": _COLUMNS,
+        "loss_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    #: The head's default metric, greater is better.
+    metric = staticmethod(accuracy_score)
+    #: "classifier", "regressor" or "multilabel": the estimator type of a
+    #: single-head estimator.
+    kind = None
+
+    def __init__(self, columns=None, *, loss_weight=1.0):
+        self.columns = columns
+        self.loss_weight = loss_weight
+
+    # -- naming ---------------------------------------------------------------
+
+    def _where(self):
+        """How error messages name this head's part of y."""
+        head = type(self).__name__
+        if getattr(self, "name_", None) is not None:
+            head = f"{head} {self.name_!r}"
+        cols = self.columns
+        if cols is None:
+            return f"{head} (y)"
+        if isinstance(cols, (list, tuple)):
+            return f"{head} (columns {list(cols)!r} of y)"
+        return f"{head} (column {cols!r} of y)"
+
+    def _one_column(self):
+        return self.columns is not None and not isinstance(self.columns, (list, tuple))
+
+    # -- protocol defaults ----------------------------------------------------
+
+    def build_loss(self):
+        """The Keras loss of this head (a name or a ``keras.losses.Loss``)."""
+        return self.loss_
+
+    def stratify(self, y_natural):
+        """Labels to stratify a validation split on, or None."""
+        return None
+
+    def tune(self, y_natural, raw):
+        """Adjust after training (e.g. thresholds); nothing by default."""
+        return self
+
+    def score_targets(self, y_natural, y_pred, sample_weight=None):
+        """The head's default metric on natural targets and predictions."""
+        return float(self.metric(y_natural, y_pred, sample_weight=sample_weight))
+
+
+@register
+class RegressionHead(BaseHead):
+    """Linear outputs and mean squared error: one output per target column.
+
+    Parameters
+    ----------
+    columns : None, int, str or list of int or str, default=None
+        The target column(s); several columns make one head with several
+        outputs.
+    scale : bool, default=True
+        Standardise each target column inside the estimator (weighted mean 0
+        and standard deviation 1 on the training rows), so the head's loss is
+        on the scale of the other heads'; predictions come back in the
+        original units.
+    loss_weight : float, default=1.0
+        Weight of this head's loss in the total loss.
+
+    Attributes
+    ----------
+    mean_, std_ : ndarray of shape (n_outputs_,)
+        The standardisation (0 and 1 with ``scale=False``).
+    n_outputs_ : int
+        Number of target columns.
+
+    Examples
+    --------
+    >>> from mtestimator.heads import RegressionHead
+    >>> RegressionHead(columns=["length", "weight"])
+    RegressionHead(columns=['length', 'weight'])
+    """
+
+    _parameter_constraints = {**BaseHead._parameter_constraints, "scale": ["boolean"]}
+    metric = staticmethod(r2_score)
+    kind = "regressor"
+
+    def __init__(self, columns=None, *, scale=True, loss_weight=1.0):
+        super().__init__(columns, loss_weight=loss_weight)
+        self.scale = scale
+
+    def transform_targets(self, y):
+        """The targets as a float64 array of shape (n, n_outputs) (or (n,))."""
+        one_d = getattr(self, "one_d_", None)
+        values = y.to_numpy() if isinstance(y, (pd.DataFrame, pd.Series)) else y
+        if sp.issparse(values):
+            values = values.toarray()
+        values = np.asarray(values)
+        try:
+            target = values.astype(np.float64)
+        except (TypeError, ValueError):
+            bad = next(v for v in values.ravel() if not _is_number(v))
+            raise ValueError(
+                f"{self._where()}: the regression target must be numeric; got {bad!r}. Give a RegressionHead number columns "
+                "(and class labels to a ClassificationHead)."
+            ) from None
+        if target.ndim not in (1, 2):
+            raise ValueError(f"{self._where()}: regression targets must be 1-D or 2-D; "
+                             f"got shape {target.shape}.")
+        if not np.all(np.isfinite(target)):
+            raise ValueError(f"{self._where()}: the regression target contains NaN or "
+                             "infinity.")
+        if one_d is not None:
+            width = 1 if target.ndim == 1 else target.shape[1]
+            if width != self.n_outputs_:
+                raise ValueError(f"{self._where()}: y has {width} target columns, but the "
+                                 f"head was fitted with {self.n_outputs_}.")
+        return target
+
+    def fit(self, y, sample_weight=None):
+        """Learn the number of outputs and the standardisation.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RegressionHead
+        """
+        for attr in ("one_d_", "n_outputs_"):
+            self.__dict__.pop(attr, None)
+        target = self.transform_targets(y)
+        self.one_d_ = target.ndim == 1
+        target = target.reshape(len(target), -1)
+        self.n_outputs_ = target.shape[1]
+        self.mean_ = np.zeros(self.n_outputs_)
+        self.std_ = np.ones(self.n_outputs_)
+        if self.scale:
+            w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+            mean = np.average(target, axis=0, weights=w)
+            std = np.sqrt(np.average((target - mean) ** 2, axis=0, weights=w))
+            self.mean_ = mean
+            self.std_ = np.where(std > 0, std, 1.0)
+        self.loss_ = "mean_squared_error"
+        self.output_units_, self.output_activation_ = self.n_outputs_, "linear"
+        return self
+
+    def encode(self, y_natural):
+        """Standardised float32 targets and per-row weights (all one)."""
+        y = np.asarray(y_natural, np.float64).reshape(len(y_natural), -1)
+        return ((y - self.mean_) / self.std_).astype(np.float32), np.ones(len(y), np.float32)
+
+    def decode(self, raw):
+        """Predictions in the target's units: (n,) for one column, else (n, k)."""
+        out = np.asarray(raw, np.float64).reshape(len(raw), -1) * self.std_ + self.mean_
+        return out.reshape(-1) if self.one_d_ else out
+
+
+@register
+class ClassificationHead(BaseHead):
+    """Class labels: one sigmoid unit for two classes, else a softmax.
+
+    Binary targets train with binary cross-entropy, multiclass ones with
+    sparse categorical cross-entropy. ``predict_proba`` always has one
+    column per class, like every scikit-learn classifier.
+
+    Parameters
+    ----------
+    columns : None, int or str, default=None
+        The label column (one column).
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in this head's loss, as in scikit-learn:
+        ``"balanced"`` is ``n_samples / (n_classes * count(class))``; a dict
+        maps labels to weights (missing labels weigh 1).
+    loss_weight : float, default=1.0
+        Weight of this head's loss in the total loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The sorted labels seen in ``fit``.
+
+    Examples
+    --------
+    >>> from mtestimator.heads import ClassificationHead
+    >>> ClassificationHead(columns="species", class_weight="balanced")
+    ClassificationHead(class_weight='balanced', columns='species')
+    """
+
+    _parameter_constraints = {**BaseHead._parameter_constraints,
+                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+    metric = staticmethod(accuracy_score)
+    kind = "classifier"
+
+    def __init__(self, columns=None, *, class_weight=None, loss_weight=1.0):
+        super().__init__(columns, loss_weight=loss_weight)
+        self.class_weight = class_weight
+
+    def transform_targets(self, y):
+        """The labels as a 1-D array in their natural dtype."""
+        if isinstance(y, (pd.DataFrame, pd.Series)):
+            y = y.to_numpy()
+        y = np.asarray(y.toarray() if sp.issparse(y) else y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning, stacklevel=4)
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(
+                f"{self._where()}: a ClassificationHead takes one label column; got y of "
+                f"shape {y.shape}. Use one ClassificationHead per column, or a "
+                "MultiLabelHead for 0/1 label columns."
+            )
+        labels = _natural(y)
+        if labels.dtype.kind in "fO" and pd.isna(labels).any():
+            raise ValueError(f"{self._where()}: the class labels contain NaN or None.")
+        return labels
+
+    def fit(self, y, sample_weight=None):
+        """Learn the classes (and class weights) from the labels.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : ClassificationHead
+        """
+        labels = self.transform_targets(y)
+        kind = type_of_target(labels) if labels.dtype != object else "multiclass"
+        if kind in ("continuous", "continuous-multioutput"):
+            raise ValueError(
+                f"{self._where()}: the class labels are continuous values "
+                f"(e.g. {labels[0]!r}); a ClassificationHead needs class labels. Use a "
+                "RegressionHead for numbers, or bin them first (e.g. np.digitize)."
+            )
+        self.classes_ = np.unique(labels)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The classification target has a single class "
+                f"({self.classes_.tolist()!r}); at least 2 classes are needed "
+                f"({self._where()})."
+            )
+        binary = len(self.classes_) == 2
+        self.loss_ = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+        self.output_units_ = 1 if binary else len(self.classes_)
+        self.output_activation_ = "sigmoid" if binary else "softmax"
+        self.class_weight_ = None
+        if self.class_weight is not None:
+            weights = compute_sample_weight(self.class_weight, labels)
+            self.class_weight_ = np.array([weights[labels == c][0] for c in self.classes_])
+        return self
+
+    def encode(self, y_natural):
+        """Class indices (float32 for binary, int32 otherwise) and class weights."""
+        y = np.asarray(y_natural)
+        idx = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
+        unseen = self.classes_[idx] != y
+        if unseen.any():
+            raise ValueError(
+                f"y contains labels not seen in fit: {np.unique(y[unseen]).tolist()!r}; "
+                f"the classes seen in fit are {self.classes_.tolist()!r} ({self._where()})."
+            )
+        weight = (np.ones(len(y), np.float32) if self.class_weight_ is None
+                  else self.class_weight_[idx].astype(np.float32))
+        dtype = np.float32 if self.output_units_ == 1 else np.int32
+        return idx.astype(dtype).reshape(-1, 1), weight
+
+    def predict_proba(self, raw):
+        """Class probabilities, one column per class of ``classes_``."""
+        raw = np.asarray(raw, np.float64)
+        if self.output_units_ == 1:
+            p = raw.reshape(-1)
+            return np.column_stack([1.0 - p, p])
+        return raw
+
+    def decode(self, raw):
+        """The most probable class of each row."""
+        return self.classes_[np.argmax(self.predict_proba(raw), axis=1)]
+
+    def stratify(self, y_natural):
+        return np.asarray(y_natural)
+
+
+def _is_label_collections(y):
+    """True for a list of label collections (as MultiLabelBinarizer takes)."""
+    if isinstance(y, (np.ndarray, pd.DataFrame)) or sp.issparse(y):
+        return False
+    try:
+        items = list(y)
+    except TypeError:
+        return False
+    if not items or not all(isinstance(i, (set, frozenset, list, tuple)) for i in items):
+        return False
+    if isinstance(y, pd.Series) or any(isinstance(i, (set, frozenset)) for i in items):
+        return True
+    return len({len(i) for i in items}) > 1
+
+
+def f1_thresholds(y_true, proba):
+    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5)."""
+    y_true = np.asarray(y_true, dtype=bool)
+    order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
+    grid = _THRESHOLD_GRID[order]
+    pred = proba[:, :, None] > grid[None, None, :]
+    tp = np.sum(pred & y_true[:, :, None], axis=0)
+    fp = np.sum(pred & ~y_true[:, :, None], axis=0)
+    fn = np.sum(~pred & y_true[:, :, None], axis=0)
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return grid[np.argmax(f1, axis=1)]
+
+
+@register
+class MultiLabelHead(BaseHead):
+    """One sigmoid unit per label, binary cross-entropy: any number of labels per row.
+
+    Parameters
+    ----------
+    columns : None or list of int or str, default=None
+        The 0/1 label columns. With ``None`` the whole ``y``, which may also
+        be a list of label collections (``[{"a"}, {"a", "b"}, set()]``) or a
+        sparse indicator matrix.
+    threshold : float, array-like of shape (n_labels,) or "auto", default=0.5
+        A label is predicted when its probability is above its threshold.
+        ``"auto"`` tunes one threshold per label on a grid from 0.05 to 0.95
+        to maximise that label's F1, on the early-stopping validation set
+        when there is one, else on the training data.
+    class_weight : None, "balanced" or array-like of shape (n_labels,), default=None
+        Weight of the positive term of each label's loss (``pos_weight_``);
+        ``"balanced"`` is ``n_negative / n_positive`` per label.
+    loss_weight : float, default=1.0
+        Weight of this head's loss in the total loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_labels,)
+        Label names: the DataFrame's columns, the labels of a list of label
+        collections, the selected column positions, or ``0 .. n_labels - 1``.
+    threshold_ : ndarray of shape (n_labels,)
+    pos_weight_ : ndarray of shape (n_labels,) or None
+
+    Examples
+    --------
+    >>> from mtestimator.heads import MultiLabelHead
+    >>> MultiLabelHead(columns=["a", "b", "c"], threshold="auto")
+    MultiLabelHead(columns=['a', 'b', 'c'], threshold='auto')
+    """
+
+    _parameter_constraints = {
+        **BaseHead._parameter_constraints,
+        "threshold": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"}),
+                      "array-like"],
+        "class_weight": [StrOptions({"balanced"}), "array-like", None],
+    }
+    metric = staticmethod(accuracy_score)
+    kind = "multilabel"
+
+    def __init__(self, columns=None, *, threshold=0.5, class_weight=None, loss_weight=1.0):
+        super().__init__(columns, loss_weight=loss_weight)
+        self.threshold = threshold
+        self.class_weight = class_weight
+
+    def _indicator(self, y, reset):
+        """(indicator matrix, label names or None) from any multi-label layout."""
+        names = None
+        if _is_label_collections(y):
+            binarizer = MultiLabelBinarizer(classes=None if reset else self.classes_)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                try:
+                    y = binarizer.fit_transform(list(y))
+                except UserWarning as exc:
+                    raise ValueError(f"y has labels not seen in fit: {exc}") from None
+            names = binarizer.classes_
+        elif isinstance(y, pd.DataFrame):
+            names, y = np.asarray(y.columns), y.to_numpy()
+        elif sp.issparse(y):
+            y = y.toarray()
+        elif isinstance(y, pd.Series):
+            y = y.to_numpy()
+        y = np.asarray(y)
+        if y.ndim != 2:
+            raise ValueError(
+                f"y must be a 2-D binary indicator matrix of shape (n_samples, "
+                f"n_labels) or a list of label collections; got an array of shape "
+                f"{y.shape} ({self._where()}). For a single target use a "
+                "ClassificationHead; to turn lists of labels into an indicator matrix "
+                "use sklearn.preprocessing.MultiLabelBinarizer."
+            )
+        if y.dtype == object:
+            y = _natural(y)
+        if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+            bad = np.unique(y[~np.isin(y, (0, 1))] if y.dtype.kind in "biuf" else y)[:5]
+            raise ValueError(
+                f"y must hold only 0 and 1 (one column per label); got values "
+                f"{bad.tolist()!r} ({self._where()}). Pass a binary indicator matrix, or "
+                "a list of label sets such as [{'a'}, {'a', 'b'}, set()]."
+            )
+        return y.astype(np.int64), names
+
+    def transform_targets(self, y):
+        """The targets as an int64 indicator matrix in the order of ``classes_``."""
+        y, names = self._indicator(y, reset=False)
+        if y.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"y has {y.shape[1]} label columns, but {self._where()} was fitted "
+                f"with {len(self.classes_)} labels {self.classes_.tolist()!r}."
+            )
+        if names is not None and not np.array_equal(names, self.classes_):
+            raise ValueError(
+                f"y has columns {names.tolist()!r}, but {self._where()} was fitted with "
+                f"labels {self.classes_.tolist()!r}."
+            )
+        return y
+
+    def fit(self, y, sample_weight=None):
+        """Learn the labels, their weights and fixed thresholds.
+
+        Parameters
+        ----------
+        y : indicator matrix, DataFrame, sparse matrix or list of label collections
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MultiLabelHead
+        """
+        y, names = self._indicator(y, reset=True)
+        n_labels = y.shape[1]
+        if names is None:
+            names = (np.asarray(list(self.columns)) if isinstance(self.columns, (list, tuple))
+                     else np.arange(n_labels))
+        self.classes_ = names
+        counts = y.sum(axis=0)
+        constant = np.flatnonzero((counts == 0) | (counts == len(y)))
+        if len(constant):
+            warnings.warn(
+                f"Label columns {constant.tolist()} are all 0 or all 1 in y "
+                f"({self._where()}); the network can only learn to predict them constant.",
+                UserWarning,
+            )
+        self.pos_weight_ = None
+        if isinstance(self.class_weight, str):  # "balanced"
+            self.pos_weight_ = np.where(counts > 0, (len(y) - counts) / np.maximum(counts, 1),
+                                        1.0)
+        elif self.class_weight is not None:
+            weight = np.asarray(self.class_weight, dtype=np.float64).reshape(-1)
+            if weight.shape != (n_labels,) or not np.all(np.isfinite(weight) & (weight > 0)):
+                raise ValueError(
+                    "The 'class_weight' parameter must be None, 'balanced' or "
+                    f"{n_labels} positive floats, one per label. Got "
+                    f"{self.class_weight!r} instead."
+                )
+            self.pos_weight_ = weight
+        self.threshold_ = self._fixed_threshold(n_labels)
+        self.loss_ = "binary_crossentropy"
+        self.output_units_, self.output_activation_ = n_labels, "sigmoid"
+        return self
+
+    def _fixed_threshold(self, n_labels):
+        if isinstance(self.threshold, str):  # "auto": tuned after training
+            return np.full(n_labels, 0.5)
+        threshold = np.asarray(self.threshold, dtype=np.float64).reshape(-1)
+        if threshold.size == 1:
+            threshold = np.repeat(threshold, n_labels)
+        if threshold.shape != (n_labels,) or not np.all((threshold >= 0) & (threshold <= 1)):
+            raise ValueError(
+                f"The 'threshold' parameter of MultiLabelHead must be a float in "
+                f"[0, 1], {n_labels} such floats (one per label) or 'auto'. Got "
+                f"{self.threshold!r} instead."
+            )
+        return threshold
+
+    def build_loss(self):
+        if self.pos_weight_ is None:
+            return "binary_crossentropy"
+        from ._networks import WeightedBinaryCrossentropy
+
+        return WeightedBinaryCrossentropy(self.pos_weight_)
+
+    def encode(self, y_natural):
+        """Float32 indicator matrix and per-row weights (all one)."""
+        return np.asarray(y_natural, np.float32), np.ones(len(y_natural), np.float32)
+
+    def predict_proba(self, raw):
+        """Probability of each label, independently of the others."""
+        return np.asarray(raw, dtype=np.float64)
+
+    def decode(self, raw):
+        """Indicator matrix: 1 where a label's probability is above its threshold."""
+        return (self.predict_proba(raw) > self.threshold_).astype(np.int64)
+
+    def tune(self, y_natural, raw):
+        """With ``threshold="auto"``: per-label F1-maximising thresholds."""
+        if isinstance(self.threshold, str):
+            self.threshold_ = f1_thresholds(y_natural, self.predict_proba(raw))
+        return self
