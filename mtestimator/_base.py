@@ -627,6 +627,47 @@ class BaseMultiTask(BaseEstimator):
             for name, head in self.heads_
         ]))
 
+    # -- inspection (see _inspect.py) ---------------------------------------------
+
+    def summary(self, print_fn=print):
+        """Print a table of the trunk and heads, parameter counts and final losses.
+
+        Parameters
+        ----------
+        print_fn : callable, default=print
+            Called with the table's text; ``None`` returns it instead.
+
+        Returns
+        -------
+        text : str or None
+            The table when ``print_fn`` is None.
+        """
+        from ._inspect import summary
+
+        return summary(self, print_fn=print_fn)
+
+    def plot_network(self, to_file="network.png", **kwargs):
+        """Draw the fitted network with ``keras.utils.plot_model``.
+
+        Needs pydot and Graphviz (``pip install pydot`` and the system's
+        ``graphviz`` package); without them a clear ImportError says so.
+
+        Parameters
+        ----------
+        to_file : str or path-like, default="network.png"
+        **kwargs
+            Passed to ``keras.utils.plot_model`` (defaults: ``show_shapes=True``,
+            ``show_layer_names=True``).
+
+        Returns
+        -------
+        path : str
+            The file written.
+        """
+        from ._inspect import plot_network
+
+        return plot_network(self, to_file=to_file, **kwargs)
+
     # -- persistence -------------------------------------------------------------
 
     def save(self, path):

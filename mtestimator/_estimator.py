@@ -231,6 +231,11 @@ class MultiTaskEstimator(BaseMultiTask):
         check_is_fitted(self, "model_")
         return dict(self.heads_)
 
+    def _sk_visual_block_(self):
+        from ._inspect import visual_block
+
+        return visual_block(self)
+
     @available_if(_has_probabilities)
     def predict_proba(self, X):
         """Probabilities of the classification and multi-label heads.
