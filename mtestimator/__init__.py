@@ -13,7 +13,8 @@ from ._estimator import MultiTaskEstimator  # noqa: E402
 from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
 from ._persistence import load  # noqa: E402
+from ._separate import SeparateNetworks  # noqa: E402
 
 __all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",
-           "load"]
+           "SeparateNetworks", "load"]
 __version__ = "0.2.0"

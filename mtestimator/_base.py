@@ -252,7 +252,7 @@ class BaseMultiTask(BaseEstimator):
         """
         return self._fit(X, y, sample_weight, partial=False)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One more epoch on ``X`` and ``y``, keeping the optimizer state.
 
         Like scikit-learn's MLP: the first call (on an unfitted estimator)
@@ -265,14 +265,18 @@ class BaseMultiTask(BaseEstimator):
         ----------
         X, y, sample_weight
             As in :meth:`fit`.
+        classes : array-like or dict, default=None
+            On the first call, every class of the classification head (a dict
+            ``{head name: classes}`` with several heads), as in scikit-learn's
+            ``partial_fit``; later calls ignore it.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, partial=True)
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
-    def _fit(self, X, y, sample_weight, *, partial):
+    def _fit(self, X, y, sample_weight, *, partial, classes=None):
         self._validate_params()
         if y is None:
             raise ValueError(
@@ -284,7 +288,8 @@ class BaseMultiTask(BaseEstimator):
         if warm:
             saved = (self.model_.get_weights(), copy.deepcopy(self.heads_))
         try:
-            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial)
+            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial,
+                               classes=classes)
         except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
             self.__dict__.clear()
             self.__dict__.update(previous)
@@ -294,7 +299,7 @@ class BaseMultiTask(BaseEstimator):
             raise
         return self
 
-    def _fit_sequence(self, X, y, sample_weight, *, warm, partial):
+    def _fit_sequence(self, X, y, sample_weight, *, warm, partial, classes=None):
         # 1. parameters
         heads, trunk = self._parts()
         if warm:
@@ -318,7 +323,11 @@ class BaseMultiTask(BaseEstimator):
         natural, Y, W = {}, {}, {}
         for name, head in heads:
             if not warm:
-                head.fit(parts[name], sample_weight=w)
+                given = classes.get(name) if isinstance(classes, dict) else classes
+                if given is not None and head.kind == "classifier":
+                    head.fit(parts[name], sample_weight=w, classes=given)
+                else:
+                    head.fit(parts[name], sample_weight=w)
             natural[name] = head.transform_targets(parts[name])
             Y[name], row_weight = head.encode(natural[name])
             W[name] = (w * row_weight).astype(np.float32)

@@ -38,14 +38,16 @@ def extract_dense_layers(model):
     names = {layer.name for layer in model.layers}
     while f"trunk_dense_{i}" in names:
         layer = model.get_layer(f"trunk_dense_{i}")
-        trunk.append((np.asarray(layer.kernel), np.asarray(layer.bias), _activation_name(layer)))
+        trunk.append((np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
+                      _activation_name(layer)))
         i += 1
     heads = {}
     for name in model.output_names:
         layer = model.get_layer(name) if name in names else None
         if layer is None or not hasattr(layer, "kernel"):
             return None
-        heads[name] = (np.asarray(layer.kernel), np.asarray(layer.bias), _activation_name(layer))
+        heads[name] = (np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
+                       _activation_name(layer))
     acts = {a for *_, a in trunk} | {a for *_, a in heads.values()}
     if not trunk or not acts <= set(NUMPY_ACTIVATIONS):
         return None
@@ -53,10 +55,14 @@ def extract_dense_layers(model):
 
 
 def dense_forward(layers, X):
-    """Outputs of the network described by ``layers`` on ``X`` (float32)."""
+    """Outputs of the network described by ``layers`` on ``X``, in float64.
+
+    float64 makes a row's output independent of the batch it is computed in
+    (float32 matrix products round differently with the batch's size).
+    """
     trunk, heads = layers
-    h = X
+    h = np.asarray(X, np.float64)
     for kernel, bias, act in trunk:
         h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
-    return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias).astype(np.float32)
+    return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias)
             for name, (kernel, bias, act) in heads.items()}

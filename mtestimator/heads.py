@@ -304,13 +304,15 @@ class ClassificationHead(BaseHead):
             raise ValueError(f"{self._where()}: the class labels contain NaN or None.")
         return labels
 
-    def fit(self, y, sample_weight=None):
+    def fit(self, y, sample_weight=None, classes=None):
         """Learn the classes (and class weights) from the labels.
 
         Parameters
         ----------
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like, default=None
+            Every class, when ``y`` may not show them all (``partial_fit``).
 
         Returns
         -------
@@ -324,12 +326,17 @@ class ClassificationHead(BaseHead):
                 f"(e.g. {labels[0]!r}); a ClassificationHead needs class labels. Use a "
                 "RegressionHead for numbers, or bin them first (e.g. np.digitize)."
             )
-        self.classes_ = np.unique(labels)
+        self.classes_ = np.unique(labels if classes is None else _natural(classes))
+        if classes is not None and not np.isin(labels, self.classes_).all():
+            raise ValueError(
+                f"y holds labels {np.setdiff1d(labels, self.classes_).tolist()!r} that are "
+                f"not in classes={self.classes_.tolist()!r} ({self._where()})."
+            )
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The classification target has a single class "
-                f"({self.classes_.tolist()!r}); at least 2 classes are needed "
-                f"({self._where()})."
+                f"({self.classes_.tolist()!r}); at least 2 classes are needed, y has 1 "
+                f"class ({self._where()})."
             )
         binary = len(self.classes_) == 2
         self.loss_ = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"

@@ -98,7 +98,7 @@ class BaseTrunk(BaseEstimator):
 
     def _validate_dense(self, estimator, X, reset, *, sequence):
         name = type(estimator).__name__
-        if not sequence and np.ndim(X) == 3:
+        if not sequence and getattr(X, "ndim", None) == 3:
             raise ValueError(
                 f"Found array with dim 3, but {name} with trunk='mlp' (MLPTrunk) expects "
                 "2-D X (n_samples, n_features). For sequences (n_samples, timesteps, "

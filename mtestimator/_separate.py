@@ -1,0 +1,495 @@
+"""SeparateNetworks: the heads and trunk of MultiTaskEstimator, one network per head.
+
+The "separate single-task models" side of every comparison: the same heads
+and the same trunk as :class:`~mtestimator.MultiTaskEstimator`, but each head
+gets a network of its own (a fresh copy of the trunk and that head's output
+layer and loss), trained alone by a scikeras ``KerasRegressor`` (regression
+heads) or ``KerasClassifier`` (classification and multi-label heads).
+
+scikeras is imported only when a network is trained (or a fitted estimator
+is unpickled), never by ``import mtestimator``: importing it patches
+``keras.Model.__reduce__`` (and those of losses, metrics and optimizers) for
+the whole process, which is how the scikeras trainers pickle.
+
+The scikeras estimators are internal per-head trainers (scikeras 0.13
+predates scikit-learn 1.6, so they are not offered as estimators of their
+own). What each one does, and what it is given:
+
+- it validates the data, builds the head's network (calling a builder that
+  uses ``mtestimator._networks``, seeded from the estimator's seed without
+  global state), compiles it with the optimizer and the head's loss and
+  keeps the per-epoch history;
+- it receives the targets already encoded by the head (``head.encode``) and
+  the head's row weights (class weights) times the sample weights; its
+  target encoder passes them through unchanged, and the network's raw
+  output back unchanged, so the head's own ``decode`` and
+  ``predict_proba`` are the only decoding: a separate network's
+  predictions decode exactly like the joint network's;
+- its Keras training call runs mtestimator's own training (the same two
+  paths as MultiTaskEstimator: a cached compiled trainer without callbacks,
+  Keras's ``model.fit`` with callbacks), so every head's network sees the
+  same batches in the same order as the joint network with the same seed.
+  scikeras's own ``model.fit`` call would shuffle with the global NumPy and
+  TensorFlow random state, and its ``random_state`` seeds those globally:
+  neither is used.
+"""
+
+import copy
+import functools
+from collections import defaultdict
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import HasMethods
+
+from ._base import BaseMultiTask
+from ._estimator import MultiTaskEstimator
+from ._persistence import register
+
+__all__ = ["SeparateNetworks"]
+
+_TRAINER_CLASSES = {}
+
+
+# -- the per-head scikeras trainers (scikeras imported on first use) ---------------
+
+
+def _build_head_network(*, name, units, activation, trunk, input_shape, input_dtype, seed):
+    """One head's network: a fresh copy of the trunk and the head's Dense output.
+
+    The model's output is a dict ``{name: tensor}``, as in the joint network,
+    so prediction and training address it by the head's name.
+    """
+    from ._networks import OutputSpec, build_network
+
+    model = build_network(input_shape, [OutputSpec(name, units, activation)], trunk.build,
+                          seed=seed, input_dtype=input_dtype)
+    model.name = f"{name}_network"
+    return model
+
+
+class _EncodedTargets(TransformerMixin, BaseEstimator):
+    """scikeras target encoder of a per-head trainer: targets arrive encoded by
+    the head and go to Keras unchanged; the network's raw output comes back
+    unchanged (the head decodes it)."""
+
+    def fit(self, y):
+        self.n_outputs_expected_ = 1
+        return self
+
+    def transform(self, y):
+        return y
+
+    def inverse_transform(self, y, return_proba=False):
+        if isinstance(y, dict):  # the network's {head name: output}
+            (y,) = y.values()
+        return np.asarray(y)
+
+    def get_metadata(self):
+        return {"n_outputs_expected_": 1}
+
+
+class _HeadTrainer:
+    """What a per-head trainer changes in scikeras's KerasRegressor/KerasClassifier.
+
+    ``fit`` and ``partial_fit`` take, besides scikeras's arguments, ``seed``
+    (the batch order), ``key`` (the compiled-trainer cache key), and
+    optionally ``validation`` ``(X, {name: y}, {name: w})``, ``patience`` and
+    ``callbacks``.
+    """
+
+    @property
+    def target_encoder(self):
+        return _EncodedTargets()
+
+    def _make_trainer(self, trainer_class):
+        """A compiled trainer for this head's architecture (see _training.fit_fast)."""
+        return trainer_class(self.model(), dict(self.loss), None,
+                             self.optimizer(learning_rate=self.optimizer__learning_rate))
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, *,
+                         seed, key, validation=None, patience=None, callbacks=None,
+                         **kwargs):
+        from ._training import fit_fast, fit_general
+
+        (name,) = self.model_.output_names
+        Y = {name: y}
+        W = {name: (np.ones(len(X), np.float32) if sample_weight is None
+                    else np.asarray(sample_weight, np.float32))}
+        batch_size = max(1, min(int(self.batch_size), len(X)))
+        seed = seed + initial_epoch  # partial_fit continues: new shuffles
+        if callbacks:  # Keras's own fit, on the network scikeras compiled
+            history = fit_general(self.model_, X, Y, W, epochs=epochs, batch_size=batch_size,
+                                  seed=seed, validation=validation, callbacks=callbacks,
+                                  verbose=self.verbose)
+        else:
+            state = self.__dict__.get("_optimizer_state") if initial_epoch else None
+            history, self._optimizer_state = fit_fast(
+                self.model_, key, self._make_trainer, X, Y, W, epochs=epochs,
+                batch_size=batch_size, learning_rate=self.optimizer__learning_rate,
+                seed=seed, validation=validation, patience=patience, optimizer_state=state)
+        if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
+            self.history_ = defaultdict(list)
+        for key_ in ("loss", "val_loss"):  # one loss: the total is the head's loss
+            if key_ in history:
+                self.history_[key_] += [float(v) for v in history[key_]]
+
+
+def _trainer_classes():
+    """``{"_HeadRegressor": ..., "_HeadClassifier": ...}``, built on first use."""
+    if not _TRAINER_CLASSES:
+        from scikeras.wrappers import KerasClassifier, KerasRegressor
+
+        from . import _networks  # noqa: F401  (registers the custom losses for unpickling)
+
+        for name, base in (("_HeadRegressor", KerasRegressor),
+                           ("_HeadClassifier", KerasClassifier)):
+            cls = type(name, (_HeadTrainer, base), {
+                "__module__": __name__, "__qualname__": name,
+                "__doc__": f"One head's trainer: scikeras's {base.__name__} with the "
+                           "changes of _HeadTrainer (internal to SeparateNetworks)."})
+            _TRAINER_CLASSES[name] = cls
+    return _TRAINER_CLASSES
+
+
+def __getattr__(name):
+    # pickle finds the trainer classes here without importing scikeras with the module
+    if name in ("_HeadRegressor", "_HeadClassifier"):
+        return _trainer_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- the estimator ------------------------------------------------------------------
+
+
+@register
+class SeparateNetworks(MultiTaskEstimator):
+    """The heads and trunk of MultiTaskEstimator, one single-task network per head.
+
+    Each head gets a network of its own: a fresh copy of the trunk's layers
+    and that head's output layer, trained on that head's loss alone by a
+    scikeras ``KerasRegressor`` (regression heads) or ``KerasClassifier``
+    (classification and multi-label heads), for the same epochs, batch size
+    and optimizer. It is the "separate single-task models" side of a
+    comparison: give it the heads and trunk of a
+    :class:`~mtestimator.MultiTaskEstimator` and ``cross_validate`` both on
+    the same splits. Targets, predictions and scores are in the same layout
+    as MultiTaskEstimator's, decoded by the same heads.
+
+    It subclasses :class:`~mtestimator.MultiTaskEstimator` (itself a
+    :class:`~mtestimator._base.BaseMultiTask`) to share its whole fit
+    sequence (target splitting, zero-weight rows, head fitting and encoding,
+    the early-stopping split, threshold tuning), its predictions and scores,
+    and its ``heads__<name>__<param>`` / ``trunk__<param>`` parameters;
+    ``loss_weights`` is left out, since no losses are summed.
+    ``isinstance(est, MultiTaskEstimator)`` is therefore True; ``model_`` is
+    None (there is no single network) and tells the two apart.
+
+    Parameters
+    ----------
+    heads : list of (str, head) tuples
+        The heads, named, as in MultiTaskEstimator. A head's
+        ``loss_weight`` is not used: each network has one loss.
+    trunk : trunk, default=None
+        The trunk copied into every network, from :mod:`mtestimator.trunks`;
+        ``None`` means ``MLPTrunk()``. Text (string X) is not supported:
+        scikeras takes numeric X only.
+    optimizer : {"adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad"}, default="adam"
+    learning_rate : float, default=0.001
+    epochs : int, default=100
+    batch_size : int, default=32
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (the same
+        split as MultiTaskEstimator's, stratified on the first
+        classification head's labels when it can be); each network stops
+        when its own validation loss has not improved for
+        ``n_iter_no_change`` epochs and keeps its best weights.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks, used by each head's training in turn (through
+        Keras's own ``model.fit``, the same batches in the same order).
+    random_state : int, RandomState instance or None, default=None
+        Seeds each network's weights and dropout (a different seed per
+        head, derived from this one), the batch order (the same for every
+        head, and the same as MultiTaskEstimator's with this seed) and the
+        validation split. No global random state is read or changed.
+    verbose : int, default=0
+        Keras's verbosity (with callbacks).
+
+    Attributes
+    ----------
+    estimators_ : list of (str, estimator) tuples
+        One fitted scikeras trainer per head, in head order: a
+        ``KerasRegressor`` for a regression head, a ``KerasClassifier``
+        otherwise. Each trainer's ``model_`` is that head's network (outputs
+        ``{name: raw output}``), its ``history_`` has ``loss`` (and
+        ``val_loss``). They are internal trainers: they take head-encoded
+        targets and their ``predict`` returns raw network outputs; use this
+        estimator's ``predict``, ``predict_head`` and ``predict_proba``.
+    heads_ : list of (str, head) tuples
+        The fitted clones of the heads.
+    named_heads_ : dict of str to head
+    trunk_ : trunk
+        The trunk (a clone) of which every network has a copy.
+    model_ : None
+        There is no single network; each head's is
+        ``estimators_[i][1].model_``.
+    classes_ : ndarray
+        With a single classification or multi-label head: its classes.
+    history_ : dict of list of float
+        Per-epoch ``<head>_loss`` (and ``val_<head>_loss`` with early
+        stopping) of each head's network. There is no total ``loss``: no
+        loss is shared. With early stopping the heads' lists may differ in
+        length.
+    n_iter_ : int
+        Epochs run by the network that ran the most; each head's count is
+        ``len(history_[f"{name}_loss"])``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+    input_shape_ : tuple of int
+
+    See Also
+    --------
+    MultiTaskEstimator : the same heads and trunk, one shared network.
+
+    Notes
+    -----
+    ``save`` is not available: mtestimator's file format holds one network.
+    Pickle or joblib keep a fitted SeparateNetworks (unpickling runs code
+    chosen by whoever wrote the file: only load files you trust).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mtestimator import SeparateNetworks
+    >>> from mtestimator.heads import ClassificationHead, RegressionHead
+    >>> from mtestimator.trunks import MLPTrunk
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> Y = pd.DataFrame({"size": X[:, 0] * 3 + 1, "kind": np.where(X[:, 3] > 0, "a", "b")})
+    >>> est = SeparateNetworks(
+    ...     heads=[("size", RegressionHead(columns="size")),
+    ...            ("kind", ClassificationHead(columns="kind"))],
+    ...     trunk=MLPTrunk(hidden_layer_sizes=(8,)), epochs=3, random_state=0)
+    >>> est.fit(X, Y).predict(X[:2]).columns.tolist()
+    ['size', 'kind']
+    >>> [(name, type(trainer).__bases__[1].__name__) for name, trainer in est.estimators_]
+    [('size', 'KerasRegressor'), ('kind', 'KerasClassifier')]
+    >>> sorted(est.history_), est.n_iter_
+    (['kind_loss', 'size_loss'], 3)
+    """
+
+    _parameter_constraints = {
+        **BaseMultiTask._parameter_constraints,
+        "heads": [list],
+        "trunk": [HasMethods(["validate_X", "build"]), None],
+    }
+
+    def __init__(self, heads, *, trunk=None, optimizer="adam", learning_rate=0.001,
+                 epochs=100, batch_size=32, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, callbacks=None, random_state=None, verbose=0):
+        self.heads = heads
+        self.trunk = trunk
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- parameters (MultiTaskEstimator's, named as this class) ---------------------
+
+    def set_params(self, **params):
+        """Set parameters, including ``heads__<name>[__<param>]`` and ``trunk__<param>``.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : SeparateNetworks
+        """
+        try:
+            return super().set_params(**params)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("MultiTaskEstimator", "SeparateNetworks")) \
+                from None
+
+    def _make_heads(self):
+        try:
+            return super()._make_heads()
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("MultiTaskEstimator", "SeparateNetworks")) \
+                from None
+
+    def _uncertainty(self):
+        return False
+
+    # -- fitting: the base's sequence, one network per head ----------------------------
+
+    def _fit(self, X, y, sample_weight, *, partial):
+        # BaseMultiTask._fit, with "fitted" meaning estimators_ and the saved state of
+        # a partial_fit being every network's weights (all or nothing, as there).
+        self._validate_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        warm = partial and hasattr(self, "estimators_")
+        previous = dict(self.__dict__)
+        saved = None
+        if warm:
+            saved = ([(t.model_.get_weights(), copy.deepcopy(dict(t.history_)),
+                       t.__dict__.get("_optimizer_state")) for _, t in self.estimators_],
+                     copy.deepcopy(self.heads_))
+        try:
+            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial)
+        except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            if saved is not None:
+                for (_, trainer), (weights, history, state) in zip(self.estimators_,
+                                                                   saved[0]):
+                    trainer.model_.set_weights(weights)
+                    trainer.history_ = defaultdict(list, history)
+                    trainer._optimizer_state = state
+                self.heads_ = saved[1]
+            raise
+        return self
+
+    def _network(self, heads, trunk):
+        """No single network (``model_`` is None): each head's network is built by
+        its scikeras trainer in ``_train``."""
+        return None
+
+    def _check_backend_input(self):
+        if self._X_dtype == "string":
+            raise ValueError(
+                "SeparateNetworks trains each head through scikeras, which takes numeric "
+                "X only; X holds strings (a text KerasTrunk). Vectorise the text before "
+                "the estimator, or use MultiTaskEstimator."
+            )
+
+    def _head_trainer_key(self, name, head):
+        """What makes two fits of one head's network able to share a compiled trainer."""
+        loss = head.build_loss()
+        return (type(self).__name__, name, self.trunk_.cache_key(), tuple(self.input_shape_),
+                self._X_dtype, self.optimizer, type(head).__name__, head.output_units_,
+                head.output_activation_,
+                repr(loss if isinstance(loss, str) else loss.get_config()))
+
+    def _make_trainers(self):
+        """One unfitted scikeras trainer per head, its network seeded from ``_seed``."""
+        from ._networks import OPTIMIZERS, _seed_stream
+
+        classes = _trainer_classes()
+        seeds = _seed_stream(self._seed)  # one seed per head's network
+        trainers = []
+        for name, head in self.heads_:
+            builder = functools.partial(
+                _build_head_network, name=name, units=head.output_units_,
+                activation=head.output_activation_, trunk=self.trunk_,
+                input_shape=tuple(self.input_shape_), input_dtype=self._X_dtype,
+                seed=next(seeds))
+            cls = classes["_HeadRegressor" if head.kind == "regressor" else "_HeadClassifier"]
+            trainers.append((name, cls(
+                model=builder, optimizer=OPTIMIZERS[self.optimizer],
+                optimizer__learning_rate=float(self.learning_rate),
+                loss={name: head.build_loss()}, epochs=self.epochs,
+                batch_size=self.batch_size, verbose=self.verbose)))
+        return trainers
+
+    def _train(self, X, Y, W, validation, *, epochs, warm):
+        from ._training import fresh_seed
+
+        seed = self._seed if self._seed is not None else fresh_seed()
+        if not warm:
+            self.estimators_ = self._make_trainers()
+        heads = dict(self.heads_)
+        history = {}
+        for name, trainer in self.estimators_:
+            kwargs = {"seed": seed, "key": self._head_trainer_key(name, heads[name]),
+                      "patience": self.n_iter_no_change}
+            if validation is not None:
+                Xv, Yv, Wv = validation
+                kwargs["validation"] = (Xv, {name: Yv[name]}, {name: Wv[name]})
+            if self.callbacks:
+                import keras
+
+                callbacks = [*self.callbacks, keras.callbacks.TerminateOnNaN()]
+                if validation is not None:
+                    callbacks.append(keras.callbacks.EarlyStopping(
+                        monitor="val_loss", patience=self.n_iter_no_change,
+                        restore_best_weights=True))
+                kwargs["callbacks"] = callbacks
+            if warm:
+                trainer.partial_fit(X, Y[name], sample_weight=W[name], **kwargs)
+            else:
+                trainer.fit(X, Y[name], sample_weight=W[name], epochs=epochs, **kwargs)
+            losses = np.asarray(trainer.history_["loss"], dtype=float)
+            if not np.all(np.isfinite(losses)):
+                raise FloatingPointError(
+                    f"Training of head {name!r} of {type(self).__name__} diverged: its loss "
+                    f"became {losses[~np.isfinite(losses)][0]} at epoch "
+                    f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left as "
+                    "it was before this fit. Lower 'learning_rate', scale the features "
+                    "(e.g. StandardScaler in a Pipeline) or check the data for extreme "
+                    "values."
+                )
+            history[f"{name}_loss"] = list(trainer.history_["loss"])
+            if trainer.history_.get("val_loss"):
+                history[f"val_{name}_loss"] = list(trainer.history_["val_loss"])
+        self.history_ = history
+        self.n_iter_ = max(len(history[f"{name}_loss"]) for name, _ in self.estimators_)
+        self._dense_layers = self._numpy_network()
+
+    # -- prediction -----------------------------------------------------------------
+
+    def _numpy_network(self):
+        """Each head's trained Dense network as NumPy arrays, or False."""
+        from ._forward import extract_dense_layers
+
+        return {name: extract_dense_layers(trainer.model_) or False
+                for name, trainer in self.estimators_}
+
+    def _raw(self, X_valid):
+        """Raw outputs of every head's network (a dict by head name) on validated X."""
+        from ._training import predict_network
+
+        if "_dense_layers" not in self.__dict__:  # e.g. unpickled
+            self._dense_layers = self._numpy_network()
+        return {name: predict_network(trainer.model_, X_valid, self._dense_layers[name])[name]
+                for name, trainer in self.estimators_}
+
+    # -- persistence ---------------------------------------------------------------
+
+    def save(self, path):
+        """Not available: use pickle or joblib.
+
+        mtestimator's file format (:func:`mtestimator.load`) holds one network;
+        a SeparateNetworks has one per head.
+
+        Raises
+        ------
+        ValueError
+            Always.
+        """
+        raise ValueError(
+            "SeparateNetworks cannot be saved with save(): mtestimator's file format "
+            "holds one network, and SeparateNetworks has one per head. Use pickle or "
+            "joblib (joblib.dump(est, path), joblib.load(path)); only load such files "
+            "from sources you trust, since unpickling runs code."
+        )
+
+    def __getstate__(self):
+        state = super().__getstate__()  # drops model_ (None here) and the NumPy copies
+        if "model_" in self.__dict__:
+            state["model_"] = None
+        return state
