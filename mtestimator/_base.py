@@ -134,6 +134,29 @@ class BaseMultiTask(BaseEstimator):
             tags.target_tags.single_output = False
         return tags
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator (scikit-learn semantics).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters; ``<param>__<sub>`` reaches a parameter
+            that is itself an estimator (a trunk, a head).
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        valid = self.get_params(deep=False)
+        for key in params:
+            name = key.split("__", 1)[0]
+            if name not in valid or ("__" in key and not hasattr(valid[name], "set_params")):
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(valid)!r}."
+                )
+        return super().set_params(**params)
+
     # -- parameters -----------------------------------------------------------------
 
     def _parts(self):

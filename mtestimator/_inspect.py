@@ -288,6 +288,8 @@ def _summary_separate(est):
              "",
              f"Total parameters: {total:,} (" + " + ".join(
                  f"{name} {row[7]}" for (name, _), row in zip(networks, rows)) + ")"]
+    if any(row[8] != _MISSING for row in rows):
+        lines.append("Losses: the last epoch's of each head's network.")
     return "\n".join(lines)
 
 

@@ -89,6 +89,25 @@ class _EncodedTargets(TransformerMixin, BaseEstimator):
         return {"n_outputs_expected_": 1}
 
 
+def _optimizer_state(model):
+    """The values of a compiled model's optimizer variables (None if never built)."""
+    optimizer = model.optimizer
+    if not optimizer.built:
+        return None
+    return [np.array(v) for v in optimizer.variables]
+
+
+def _set_optimizer_state(model, state):
+    """Write ``state`` into the model's optimizer, building it first: a pickled
+    trainer then holds the optimizer state its training reached."""
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    if state is not None and len(state) == len(optimizer.variables):
+        for var, value in zip(optimizer.variables, state):
+            var.assign(value)
+
+
 class _HeadTrainer:
     """What a per-head trainer changes in scikeras's KerasRegressor/KerasClassifier.
 
@@ -122,12 +141,13 @@ class _HeadTrainer:
             history = fit_general(self.model_, X, Y, W, epochs=epochs, batch_size=batch_size,
                                   seed=seed, validation=validation, callbacks=callbacks,
                                   verbose=self.verbose)
-        else:
-            state = self.__dict__.get("_optimizer_state") if initial_epoch else None
-            history, self._optimizer_state = fit_fast(
+        else:  # the compiled trainer; its optimizer state ends in the model's optimizer
+            state = _optimizer_state(self.model_) if initial_epoch else None
+            history, state = fit_fast(
                 self.model_, key, self._make_trainer, X, Y, W, epochs=epochs,
                 batch_size=batch_size, learning_rate=self.optimizer__learning_rate,
                 seed=seed, validation=validation, patience=patience, optimizer_state=state)
+            _set_optimizer_state(self.model_, state)
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
             self.history_ = defaultdict(list)
         for key_ in ("loss", "val_loss"):  # one loss: the total is the head's loss
@@ -275,8 +295,10 @@ class SeparateNetworks(MultiTaskEstimator):
     ...     trunk=MLPTrunk(hidden_layer_sizes=(8,)), epochs=3, random_state=0)
     >>> est.fit(X, Y).predict(X[:2]).columns.tolist()
     ['size', 'kind']
-    >>> [(name, type(trainer).__bases__[1].__name__) for name, trainer in est.estimators_]
-    [('size', 'KerasRegressor'), ('kind', 'KerasClassifier')]
+    >>> from scikeras.wrappers import KerasClassifier, KerasRegressor
+    >>> [(name, isinstance(trainer, KerasRegressor), isinstance(trainer, KerasClassifier))
+    ...  for name, trainer in est.estimators_]
+    [('size', True, False), ('kind', False, True)]
     >>> sorted(est.history_), est.n_iter_
     (['kind_loss', 'size_loss'], 3)
     """
@@ -334,9 +356,10 @@ class SeparateNetworks(MultiTaskEstimator):
 
     # -- fitting: the base's sequence, one network per head ----------------------------
 
-    def _fit(self, X, y, sample_weight, *, partial):
-        # BaseMultiTask._fit, with "fitted" meaning estimators_ and the saved state of
-        # a partial_fit being every network's weights (all or nothing, as there).
+    def _fit(self, X, y, sample_weight, *, partial, **kwargs):
+        # BaseMultiTask._fit, with "fitted" meaning estimators_, and the state a failed
+        # partial_fit restores being every network's weights, optimizer and history
+        # (all or nothing, as there).
         self._validate_params()
         if y is None:
             raise ValueError(
@@ -346,20 +369,21 @@ class SeparateNetworks(MultiTaskEstimator):
         previous = dict(self.__dict__)
         saved = None
         if warm:
-            saved = ([(t.model_.get_weights(), copy.deepcopy(dict(t.history_)),
-                       t.__dict__.get("_optimizer_state")) for _, t in self.estimators_],
+            saved = ([(t.model_.get_weights(), _optimizer_state(t.model_),
+                       copy.deepcopy(dict(t.history_))) for _, t in self.estimators_],
                      copy.deepcopy(self.heads_))
         try:
-            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial)
+            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial, **kwargs)
         except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
             self.__dict__.clear()
             self.__dict__.update(previous)
             if saved is not None:
-                for (_, trainer), (weights, history, state) in zip(self.estimators_,
+                for (_, trainer), (weights, state, history) in zip(self.estimators_,
                                                                    saved[0]):
                     trainer.model_.set_weights(weights)
+                    if state is not None:
+                        _set_optimizer_state(trainer.model_, state)
                     trainer.history_ = defaultdict(list, history)
-                    trainer._optimizer_state = state
                 self.heads_ = saved[1]
             raise
         return self
@@ -428,6 +452,9 @@ class SeparateNetworks(MultiTaskEstimator):
                     callbacks.append(keras.callbacks.EarlyStopping(
                         monitor="val_loss", patience=self.n_iter_no_change,
                         restore_best_weights=True))
+                # last, so Keras returns this network's history, not that of a History
+                # among the user's callbacks (shared by the heads' trainings)
+                callbacks.append(keras.callbacks.History())
                 kwargs["callbacks"] = callbacks
             if warm:
                 trainer.partial_fit(X, Y[name], sample_weight=W[name], **kwargs)

@@ -274,6 +274,30 @@ def test_summary_one_network_per_head_defensive():
     assert total_line(text) == "Total parameters: 10 (a 10 + b 0)"
 
 
+def test_summary_of_separate_networks(data):
+    import mtestimator
+
+    if not hasattr(mtestimator, "SeparateNetworks"):
+        pytest.skip("mtestimator has no SeparateNetworks yet")
+    X, y = data
+    est = mtestimator.SeparateNetworks(
+        heads=[("size", RegressionHead(columns=["length", "weight"])),
+               ("kind", ClassificationHead(columns="kind"))],
+        trunk=MLPTrunk(hidden_layer_sizes=(3,)), epochs=2, random_state=0)
+    with pytest.raises(NotFittedError):
+        est.summary()
+    text = est.fit(X, y).summary(print_fn=None)
+    table = rows(text)
+    assert list(table) == ["size", "kind"]
+    counts = [sub.model_.count_params() for _, sub in est.estimators_]
+    assert [number(r["parameters"]) for r in table.values()] == counts
+    assert total_line(text).startswith(f"Total parameters: {sum(counts):,} (")
+    assert float(table["kind"]["train loss"]) == pytest.approx(
+        est.history_["kind_loss"][-1], rel=1e-3)
+    with pytest.raises(TypeError, match="one network per head"):
+        est.plot_network()
+
+
 def test_plot_network_one_network_per_head_says_what_to_do(tmp_path):
     with pytest.raises(TypeError, match="one network per head"):
         _inspect.plot_network(FakeSeparate(), to_file=tmp_path / "n.png")
