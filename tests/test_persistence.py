@@ -1,0 +1,617 @@
+"""Persistence under faults: damaged files are a clear ValueError, saving is atomic,
+round trips keep predictions. Fitted estimators are built once for the module."""
+
+import copy
+import errno
+import io
+import json
+import os
+import re
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import mtestimator
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator
+from mtestimator import _persistence
+from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
+from mtestimator.trunks import KerasTrunk, MLPTrunk
+
+rng = np.random.RandomState(0)
+X = rng.normal(size=(60, 4))
+YM = (X[:, :3] + rng.normal(scale=0.5, size=(60, 3)) > 0).astype(int)
+YJ = np.empty((60, 2), dtype=object)
+YJ[:, 0], YJ[:, 1] = X[:, 0] * 3, np.where(X[:, 1] > 0, "a", "b")
+Y3 = pd.DataFrame({
+    "length": X[:, 0], "weight": X[:, 1] * 2 + 1,
+    "species": np.where(X[:, 2] > 0.5, "ant", np.where(X[:, 3] > 0, "bee", "cat")),
+    "a": YM[:, 0], "b": YM[:, 1], "c": YM[:, 2],
+})
+FAST = {"hidden_layer_sizes": (4,), "epochs": 2, "random_state": 0}
+
+
+def three_heads():
+    return MultiTaskEstimator(
+        [("size", RegressionHead(columns=["length", "weight"])),
+         ("species", ClassificationHead(columns="species")),
+         ("tags", MultiLabelHead(columns=["a", "b", "c"]))],
+        trunk=MLPTrunk((4,)), epochs=2, random_state=0)
+
+
+def small_dense(input_shape, seed=None):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(
+        3, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))])
+
+
+MAKERS = {
+    "ml": (lambda: MultiLabelMLPClassifier(**FAST), YM),
+    "joint": (lambda: JointRegressorClassifier(**FAST, loss_weights="auto"), YJ),
+    "three": (three_heads, Y3),
+    # a sequence trunk, and a KerasTrunk (its build_fn is code: saved as a placeholder)
+    "lstm": (lambda: JointRegressorClassifier(**FAST, trunk="lstm"), YJ),
+    "keras-trunk": (lambda: MultiTaskEstimator([("tags", MultiLabelHead())],
+                                               trunk=KerasTrunk(small_dense), epochs=2,
+                                               random_state=0), YM),
+}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return {name: make().fit(X, y) for name, (make, y) in MAKERS.items()}
+
+
+@pytest.fixture(scope="module")
+def good(fitted, tmp_path_factory):
+    """A good file of each estimator: its path, its JSON and its network's bytes."""
+    folder = tmp_path_factory.mktemp("good")
+    files = {}
+    for name, est in fitted.items():
+        path = folder / f"{name}.mtest"
+        est.save(path)
+        files[name] = (path, *read_archive(path))
+    return files
+
+
+def read_archive(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("mtestimator.json")), zf.read("model.keras")
+
+
+def write_archive(path, meta, model):
+    text = meta if isinstance(meta, (str, bytes)) else json.dumps(meta)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("mtestimator.json", text)
+        zf.writestr("model.keras", model)
+
+
+# -- how a good file is damaged: functions of (meta, model, files) -> (meta, model) ----
+
+def json_edit(edit):
+    """A change of the JSON (``edit(meta)`` changes it in place, or returns a new one)."""
+    def damage(meta, model, files):
+        meta = copy.deepcopy(meta)
+        out = edit(meta)
+        return (meta if out is None else out), model
+    return damage
+
+
+def model_bytes(make):
+    def damage(meta, model, files):
+        return meta, make(model, files)
+    return damage
+
+
+def setitem(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def edit(meta):
+        target = meta
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+    return edit
+
+
+def delitem(*keys):
+    def edit(meta):
+        target = meta
+        for key in keys[:-1]:
+            target = target[key]
+        del target[keys[-1]]
+    return edit
+
+
+def nested(depth, leaf=0.5):
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def deep_json(meta):
+    """1000-deep lists: too deep for the JSON reader itself."""
+    text = json.dumps({**meta, "params": {**meta["params"], "threshold": "@"}})
+    return text.replace('"@"', "[" * 1000 + "0.5" + "]" * 1000)
+
+
+def lambda_network(model, files):
+    """A Keras archive with a Lambda layer (code), output named like the head."""
+    inputs = keras.Input((4,))
+    out = keras.layers.Lambda(lambda t: t * 2, name="labels")(keras.layers.Dense(3)(inputs))
+    net = keras.Model(inputs, {"labels": out})
+    path = files["ml"][0].parent / "lambda.keras"
+    net.save(path)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def broken_keras_config(model, files):
+    """A zip where Keras expects its archive, with a config that is not JSON."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(model)) as src, \
+            zipfile.ZipFile(buffer, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, b"{not json" if item.filename == "config.json" else data)
+    return buffer.getvalue()
+
+
+def ml_array(attr, data, dtype):
+    return setitem("fitted", attr, {"__ndarray__": data, "dtype": dtype})
+
+
+def head_spec(name):
+    return {"__estimator__": name, "params": {}}
+
+
+def three_pair_list(meta):
+    meta["params"]["heads"][1] = meta["params"]["heads"][1]["__tuple__"]
+
+
+def three_pair_spec(name):
+    def edit(meta):
+        meta["params"]["heads"][1]["__tuple__"][1]["__estimator__"] = name
+    return edit
+
+
+def fewer_labels(meta):
+    state = meta["heads"][0][2]
+    state["output_units_"] = 2
+    state["classes_"]["__ndarray__"] = [0, 1]
+    state["threshold_"]["__ndarray__"] = [0.5, 0.5]
+
+
+TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk"]
+MISSING = {"format": "not an mtestimator file",
+           "version": "its key 'version' is missing",
+           "class": "its key 'class' is missing"}
+
+# (id, file, damage, message pattern): every one is a ValueError
+CASES = [
+    # top level
+    ("params-null", "ml", json_edit(setitem("params", None)),
+     r"params is null; expected an object of the parameters of MultiLabelMLPClassifier"),
+    ("params-list", "ml", json_edit(setitem("params", [1, 2])),
+     r"params is a list of 2 items; expected an object of the parameters"),
+    *[(f"missing-{key}", "ml", json_edit(delitem(key)),
+       MISSING.get(key, rf"its key '{key}' is missing; expected the keys \['format', "))
+      for key in TOP_KEYS],
+    ("unexpected-top-key", "ml", json_edit(setitem("evil", 1)), r"unexpected key 'evil'"),
+    ("json-top-list", "ml", json_edit(lambda meta: [meta]), r"not an mtestimator file\."),
+    ("version-string", "ml", json_edit(setitem("version", "2")),
+     r"version is the string '2'; expected an integer"),
+    ("version-bool", "ml", json_edit(setitem("version", True)),
+     r"version is true; expected an integer"),
+    ("version-future", "ml", json_edit(setitem("version", 3)),
+     r"has format version 3; this mtestimator reads version 2"),
+    ("class-int", "ml", json_edit(setitem("class", 5)),
+     r"class is the integer 5; expected the name of an estimator class, one of "
+     r"\[.*'MultiLabelMLPClassifier', 'MultiTaskEstimator'.*\]"),
+    ("class-list", "ml", json_edit(setitem("class", ["os", "system"])),
+     r"class is a list of 2 items; expected the name of an estimator class"),
+    ("class-unknown", "ml", json_edit(setitem("class", "subprocess.Popen")),
+     r"names an unknown estimator 'subprocess.Popen'; expected one of"),
+    ("class-trunk", "ml", json_edit(setitem("class", "MLPTrunk")),
+     r"class names MLPTrunk, a trunk; expected an estimator class"),
+    ("class-head", "ml", json_edit(setitem("class", "MultiLabelHead")),
+     r"class names MultiLabelHead, a head; expected an estimator class"),
+    ("class-separate-networks", "three", json_edit(setitem("class", "SeparateNetworks")),
+     r"class names SeparateNetworks, a class that cannot be saved to a file"),
+    # heads
+    ("heads-not-list", "ml", json_edit(setitem("heads", {"a": 1})),
+     r"heads is an object with keys \['a'\]; expected a non-empty list of \[name, head spec"),
+    ("heads-empty", "ml", json_edit(setitem("heads", [])),
+     r"heads is a list of 0 items; expected a non-empty list"),
+    ("head-entry-short", "ml", json_edit(delitem("heads", 0, 2)),
+     r"heads\[0\] is a list of 2 items; expected a list \[name, head spec, fitted state\]"),
+    ("head-name-int", "ml", json_edit(setitem("heads", 0, 0, 7)),
+     r"heads\[0\]\[0\] is the integer 7; expected a head name"),
+    ("head-name-repeated", "three", json_edit(setitem("heads", 1, 0, "size")),
+     r"heads\[1\]\[0\] repeats the head name 'size'"),
+    ("head-spec-names-trunk", "three", json_edit(setitem("heads", 1, 1, "__estimator__",
+                                                         "MLPTrunk")),
+     r"heads\[1\]\[1\]\.__estimator__ names MLPTrunk, a trunk; expected a head class, one "
+     r"of \[.*'ClassificationHead', 'MultiLabelHead', 'RegressionHead'.*\]"),
+    ("head-spec-unknown", "ml", json_edit(setitem("heads", 0, 1, "__estimator__", "os.system")),
+     r"heads\[0\]\[1\]\.__estimator__ names an unknown class 'os.system'; expected a head "
+     r"class"),
+    ("head-spec-estimator", "ml", json_edit(setitem("heads", 0, 1, "__estimator__",
+                                                    "MultiLabelMLPClassifier")),
+     r"heads\[0\]\[1\]\.__estimator__ names MultiLabelMLPClassifier, an estimator; expected "
+     r"a head class"),
+    ("head-spec-not-spec", "ml", json_edit(setitem("heads", 0, 1, "MultiLabelHead")),
+     r"heads\[0\]\[1\] is the string 'MultiLabelHead'; expected a head spec"),
+    ("head-unknown-param", "ml", json_edit(setitem("heads", 0, 1, "params", "exec", "x")),
+     r"heads\[0\]\[1\]\.params has the parameter 'exec', which MultiLabelHead does not "
+     r"take; expected parameters among \[.*'columns', 'loss_weight'.*\]"),
+    ("head-param-constraint", "ml", json_edit(setitem("heads", 0, 1, "params", "loss_weight",
+                                                      -1.0)),
+     r"heads\[0\]\[1\]\.params: The 'loss_weight' parameter of MultiLabelHead must be a "
+     r"float in the range \[0\.0, inf\)\. Got -1\.0 instead\.$"),
+    ("head-state-not-dict", "ml", json_edit(setitem("heads", 0, 2, None)),
+     r"heads\[0\]\[2\] is null; expected an object of fitted attributes"),
+    ("head-state-lacks", "ml", json_edit(delitem("heads", 0, 2, "threshold_")),
+     r"heads\[0\]\[2\] lacks 'threshold_', which a fitted MultiLabelHead has"),
+    ("head-state-name", "ml", json_edit(setitem("heads", 0, 2, "name_", "other")),
+     r"heads\[0\]\[2\]\.name_ is the string 'other'; expected the head's name 'labels'"),
+    ("head-state-units-type", "ml", json_edit(setitem("heads", 0, 2, "output_units_", "3")),
+     r"heads\[0\]\[2\]\.output_units_ is the string '3'; expected a positive integer"),
+    ("head-state-classes-size", "three", json_edit(setitem("heads", 1, 2, "output_units_", 5)),
+     r"heads\[1\]\[2\]\.classes_ has 3 classes, which output_units_ \(5\) cannot predict"),
+    ("head-state-threshold-size", "ml",
+     json_edit(setitem("heads", 0, 2, "threshold_", "__ndarray__", [0.5, 0.5])),
+     r"heads\[0\]\[2\]\.threshold_ has 2 values; expected output_units_ \(3\)"),
+    ("head-state-method-name", "ml", json_edit(setitem("heads", 0, 2, "decode", 1)),
+     r"heads\[0\]\[2\]\.decode is not a fitted attribute a file may set"),
+    # trunk
+    ("trunk-names-head", "ml", json_edit(setitem("trunk", "__estimator__", "RegressionHead")),
+     r"trunk\.__estimator__ names RegressionHead, a head; expected a trunk class, one of "
+     r"\[.*'KerasTrunk', 'MLPTrunk'.*\]"),
+    ("trunk-extra-key", "ml", json_edit(setitem("trunk", "code", "x")),
+     r"trunk has the keys \['__estimator__', 'code', 'params'\]; expected a trunk spec"),
+    ("trunk-unknown-param", "ml", json_edit(setitem("trunk", "params", "build_fn", None)),
+     r"trunk\.params has the parameter 'build_fn', which MLPTrunk does not take"),
+    ("trunk-param-callable", "ml", json_edit(setitem("trunk", "params", "activation",
+                                                     {"__callable__": 1})),
+     r"trunk\.params\.activation is a malformed function placeholder"),
+    # the estimator's parameters
+    ("param-unknown", "ml", json_edit(setitem("params", "__class__", "x")),
+     r"params has the parameter '__class__', which MultiLabelMLPClassifier does not take"),
+    ("param-constraint", "ml", json_edit(setitem("params", "epochs", "many")),
+     r"params: The 'epochs' parameter of MultiLabelMLPClassifier must be an int"),
+    ("param-estimator-in-value", "ml", json_edit(setitem("params", "threshold",
+                                                         head_spec("MLPTrunk"))),
+     r"params\.threshold is an estimator spec naming 'MLPTrunk'; expected a plain value"),
+    ("param-required-missing", "three", json_edit(delitem("params", "heads")),
+     r"params lacks the parameter 'heads', which MultiTaskEstimator requires"),
+    ("params-heads-pair-list", "three", json_edit(three_pair_list),
+     r"params\.heads\[1\] is a list of 2 items; expected a \(name, head\) pair"),
+    ("params-heads-names-trunk", "three", json_edit(three_pair_spec("MLPTrunk")),
+     r"params\.heads\[1\]\[1\]\.__estimator__ names MLPTrunk, a trunk; expected a head"),
+    ("params-trunk-names-head", "three", json_edit(setitem("params", "trunk", "__estimator__",
+                                                           "ClassificationHead")),
+     r"params\.trunk\.__estimator__ names ClassificationHead, a head; expected a trunk"),
+    ("preset-trunk-object", "ml", json_edit(setitem("params", "trunk", head_spec("MLPTrunk"))),
+     r"params: The 'trunk' parameter of MultiLabelMLPClassifier must be a str among"),
+    ("nested-200-in-params", "ml", json_edit(setitem("params", "threshold", nested(200))),
+     r"params\.threshold(\[0\]){50} is nested more than 50 levels deep"),
+    ("nested-1000-json", "ml", json_edit(deep_json),
+     r"mtestimator\.json is nested too deeply to read"),
+    # arrays
+    ("ndarray-void", "ml", json_edit(ml_array("classes_", [0, 1, 2], "V8")),
+     r"fitted\.classes_\.dtype is the string 'V8'; expected the dtype of booleans, "
+     r"integers, floats or unicode strings"),
+    ("ndarray-object", "ml", json_edit(ml_array("classes_", [0, 1, 2], "|O")),
+     r"fitted\.classes_\.dtype is the string '\|O'; expected the dtype of booleans"),
+    ("ndarray-datetime", "ml", json_edit(ml_array("classes_", [0, 1, 2], "M8[ns]")),
+     r"fitted\.classes_\.dtype is the string 'M8\[ns\]'"),
+    ("ndarray-struct", "ml", json_edit(ml_array("classes_", [0, 1, 2], "i8,i8")),
+     r"fitted\.classes_\.dtype is the string 'i8,i8'"),
+    ("ndarray-bytes", "ml", json_edit(ml_array("classes_", [0, 1, 2], "|S5")),
+     r"fitted\.classes_\.dtype is the string '\|S5'"),
+    ("ndarray-dtype-null", "ml", json_edit(ml_array("classes_", [0, 1, 2], None)),
+     r"fitted\.classes_\.dtype is null"),
+    ("ndarray-data-not-dtype", "ml", json_edit(ml_array("classes_", ["x", "y", "z"], "<i8")),
+     r"fitted\.classes_\.__ndarray__\[0\] is the string 'x'; expected an integer in "
+     r"\[-9223372036854775808, 9223372036854775807\] for dtype '<i8'"),
+    ("ndarray-int-overflow", "ml", json_edit(ml_array("classes_", [0, 1, 2**70], "<i8")),
+     r"fitted\.classes_\.__ndarray__\[2\] is the integer 1180591620717411303424; expected "
+     r"an integer in"),
+    ("ndarray-float-overflow", "ml", json_edit(ml_array("threshold_", [0.5, 0.5, 1e300],
+                                                        "<f4")),
+     r"fitted\.threshold_\.__ndarray__\[2\] is the number 1e\+300; expected a number "
+     r"within"),
+    ("ndarray-bool-in-floats", "ml", json_edit(ml_array("threshold_", [0.5, True, 0.5],
+                                                        "<f8")),
+     r"fitted\.threshold_\.__ndarray__\[1\] is true; expected a number"),
+    ("ndarray-string-too-long", "three",
+     json_edit(setitem("heads", 1, 2, "classes_", "__ndarray__", ["ant", "beetle", "cat"])),
+     r"heads\[1\]\[2\]\.classes_\.__ndarray__\[1\] is the string 'beetle'; expected a "
+     r"string of at most 3 characters for dtype '<U3'"),
+    ("ndarray-ragged", "ml", json_edit(ml_array("threshold_", [[0.5], [0.5, 0.5]], "<f8")),
+     r"fitted\.threshold_\.__ndarray__ is ragged: lists of lengths \[1, 2\] at depth 2"),
+    ("ndarray-mixed", "ml", json_edit(ml_array("threshold_", [[0.5], 0.5], "<f8")),
+     r"fitted\.threshold_\.__ndarray__ mixes lists and values at depth 2"),
+    ("ndarray-too-deep", "ml", json_edit(ml_array("threshold_", nested(40), "<f8")),
+     r"fitted\.threshold_\.__ndarray__ is nested more than 32 levels deep"),
+    ("ndarray-wrong-ndim", "ml", json_edit(ml_array("threshold_", [[0.5, 0.5, 0.5]], "<f8")),
+     r"fitted\.threshold_ is an array; expected a 1-D array of floats"),
+    ("ndarray-extra-key", "ml", json_edit(setitem("fitted", "classes_", "shape", [3])),
+     r"fitted\.classes_ is an array with the keys \['__ndarray__', 'dtype', 'shape'\]; "
+     r"expected the keys \['__ndarray__', 'dtype'\]"),
+    ("ndarray-huge-strings", "ml", json_edit(ml_array("classes_", ["a", "b"], "<U200000000")),
+     r"fitted\.classes_ makes the arrays of the file larger than 1073741824 bytes"),
+    ("ndarray-dtype-too-wide", "ml", json_edit(ml_array("classes_", ["a"], "<U999999999")),
+     r"fitted\.classes_\.dtype is the string '<U999999999'; expected the dtype of"),
+    # fitted and private state
+    ("fitted-not-dict", "ml", json_edit(setitem("fitted", [])),
+     r"fitted is a list of 0 items; expected an object of fitted attributes"),
+    ("fitted-private-name", "ml", json_edit(setitem("fitted", "_dense_layers", [])),
+     r"fitted\._dense_layers is not a fitted attribute a file may set"),
+    ("fitted-sets-model", "ml", json_edit(setitem("fitted", "model_", None)),
+     r"fitted\.model_ is not a fitted attribute a file may set"),
+    ("fitted-wrong-type", "ml", json_edit(setitem("fitted", "n_features_in_", "4")),
+     r"fitted\.n_features_in_ is the string '4'; expected a non-negative integer"),
+    ("fitted-history", "ml", json_edit(setitem("fitted", "history_", "loss", [0.5, "x"])),
+     r"fitted\.history_ is an object with keys .*; expected an object of lists of numbers"),
+    ("fitted-lacks-input-shape", "ml", json_edit(delitem("fitted", "input_shape_")),
+     r"fitted lacks 'input_shape_'"),
+    ("private-not-dict", "ml", json_edit(setitem("private", "x")),
+     r"private is the string 'x'; expected an object with the keys"),
+    ("private-extra-key", "ml", json_edit(setitem("private", "_dense_layers", None)),
+     r"private has the keys \['_X_dtype', '_dense_layers', "),
+    ("private-seed-type", "ml", json_edit(setitem("private", "_seed", "0")),
+     r"private\._seed is the string '0'; expected null or an integer"),
+    ("private-x-dtype", "ml", json_edit(setitem("private", "_X_dtype", "object")),
+     r"private\._X_dtype is the string 'object'; expected 'float32' or 'string'"),
+    ("private-layout-type", "joint", json_edit(setitem("private", "_target_layout", 3)),
+     r"private\._target_layout is the integer 3; expected null or a list of \(column, head "
+     r"name\) pairs"),
+    ("private-layout-owner", "joint", json_edit(setitem("private", "_target_layout", 1,
+                                                        "__tuple__", 1, "nope")),
+     r"private\._target_layout\[1\]\[1\] is the string 'nope'; expected the name of a head, "
+     r"one of \['regression', 'classification'\]"),
+    ("private-layout-null-two-heads", "joint", json_edit(setitem("private", "_target_layout",
+                                                                 None)),
+     r"private\._target_layout is null, which only one head may have"),
+    ("private-frame-columns", "three", json_edit(setitem("private", "_target_frame_columns",
+                                                         [["a"]])),
+     r"private\._target_frame_columns is a list of 1 item; expected null or a list of "
+     r"column names"),
+    # the archive
+    ("json-not-json", "ml", json_edit(lambda meta: "{not json"),
+     r"not an mtestimator file, or it is damaged: Expecting property name"),
+    ("json-not-utf8", "ml", json_edit(lambda meta: b"\xff\xfe\xfa"),
+     r"not an mtestimator file, or it is damaged"),
+    # the network
+    ("model-empty", "ml", model_bytes(lambda model, files: b""),
+     r"The network inside '.*bad\.mtest' \(model\.keras\) is damaged: it is empty"),
+    ("model-not-zip", "ml", model_bytes(lambda model, files: b"not a zip at all"),
+     r"The network inside '.*' \(model\.keras\) is damaged: it is not a Keras archive"),
+    ("model-truncated", "ml", model_bytes(lambda model, files: model[:len(model) // 2]),
+     r"The network inside '.*' \(model\.keras\) is damaged"),
+    ("model-bad-config", "ml", model_bytes(broken_keras_config),
+     r"The network inside '.*' \(model\.keras\) is damaged or unsafe: JSONDecodeError"),
+    ("model-lambda-refused", "ml", model_bytes(lambda_network),
+     r"The network inside '.*' \(model\.keras\) is damaged or unsafe: .*safe_mode"),
+    ("model-outputs-not-heads", "ml", model_bytes(lambda model, files: files["three"][2]),
+     r"the network's outputs \['size', 'species', 'tags'\] do not match the heads in "
+     r"mtestimator\.json; expected \['labels'\]"),
+    ("model-output-width", "ml", json_edit(fewer_labels),
+     r"the network's output 'labels' has 3 units; expected heads\[0\]'s output_units_ \(2\)"),
+    ("model-input-shape", "ml", json_edit(setitem("fitted", "input_shape_",
+                                                  {"__tuple__": [5]})),
+     r"the network takes samples of shape \(4,\); expected fitted\.input_shape_ \(5,\)"),
+]
+
+TEMPORARY_PATH = re.compile(r"tmp[a-z0-9_]{8}[/\\]")
+
+
+def test_at_least_twenty_five_damaged_file_cases():
+    assert len(CASES) >= 25
+    assert len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("source, damage, match", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_damaged_file_is_a_clear_value_error(source, damage, match, good, tmp_path):
+    path, meta, model = good[source]
+    meta, model = damage(meta, model, good)
+    bad = tmp_path / "bad.mtest"
+    write_archive(bad, meta, model)
+    with pytest.raises(ValueError, match=match) as info:
+        mtestimator.load(bad)
+    message = str(info.value)
+    assert repr(str(bad)) in message  # names the file
+    assert not TEMPORARY_PATH.search(message), message  # never a temporary path
+    assert len(message) < 1500
+
+
+def test_good_files_still_load(good):
+    # the damage above is the table's, not the helpers': a rewritten good file loads
+    for name, (path, meta, model) in good.items():
+        again = path.parent / f"rewritten-{name}.mtest"
+        write_archive(again, meta, model)
+        assert type(mtestimator.load(again)).__name__ == meta["class"]
+
+
+# -- damage to the archive itself -----------------------------------------------------
+
+def test_truncated_and_corrupt_archives(good, tmp_path):
+    path, meta, model = good["ml"]
+    data = path.read_bytes()
+    for i, cut in enumerate((10, len(data) // 2, len(data) - 10)):
+        bad = tmp_path / f"cut{i}.mtest"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="not an mtestimator file, or it is damaged"):
+            mtestimator.load(bad)
+    # a flipped byte inside the compressed JSON: a CRC or zlib error, never garbage
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("mtestimator.json")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    flipped = bytearray(data)
+    flipped[start + info.compress_size // 2] ^= 0xFF
+    bad = tmp_path / "flipped.mtest"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="not an mtestimator file, or it is damaged"):
+        mtestimator.load(bad)
+
+
+def test_archive_entries(good, tmp_path):
+    path, meta, model = good["ml"]
+    lacking = tmp_path / "lacking.mtest"
+    with zipfile.ZipFile(lacking, "w") as zf:
+        zf.writestr("mtestimator.json", json.dumps(meta))
+    with pytest.raises(ValueError, match="not an mtestimator file: it lacks"):
+        mtestimator.load(lacking)
+    twice = tmp_path / "twice.mtest"
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(twice, "w") as zf:
+        zf.writestr("mtestimator.json", json.dumps(meta))
+        zf.writestr("model.keras", model)
+        zf.writestr("mtestimator.json", json.dumps(meta))
+    with pytest.raises(ValueError, match="holds mtestimator.json 2 times; expected once"):
+        mtestimator.load(twice)
+
+
+def test_oversized_json_is_refused_before_reading(good, tmp_path, monkeypatch):
+    path, meta, model = good["ml"]
+    monkeypatch.setattr(_persistence, "_MAX_JSON_BYTES", 100)
+    with pytest.raises(ValueError, match=r"mtestimator\.json is \d+ bytes; expected at "
+                                         r"most 100"):
+        mtestimator.load(path)
+
+
+def test_missing_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        mtestimator.load(tmp_path / "nothing.mtest")
+
+
+def test_nothing_named_by_the_file_is_imported(good, tmp_path):
+    path, meta, model = good["ml"]
+    meta = copy.deepcopy(meta)
+    meta["heads"][0][1]["__estimator__"] = "antigravity"
+    bad = tmp_path / "import.mtest"
+    write_archive(bad, meta, model)
+    before = set(sys.modules)
+    with pytest.raises(ValueError, match="unknown class 'antigravity'"):
+        mtestimator.load(bad)
+    assert "antigravity" not in set(sys.modules) - before
+
+
+# -- round trips ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_round_trip(name, fitted, good):
+    est, (path, _, _) = fitted[name], good[name]
+    again = mtestimator.load(path)
+    assert type(again) is type(est)
+    params = est.get_params()
+    if name == "keras-trunk":  # code is not saved: the loaded trunk has no build_fn
+        assert again.trunk.build_fn is None and again.trunk_.build_fn is None
+        params["trunk__build_fn"] = params["trunk"].build_fn = None
+    assert repr(again.get_params()) == repr(params)
+    y = MAKERS[name][1]
+    if isinstance(y, pd.DataFrame):
+        pd.testing.assert_frame_equal(again.predict(X), est.predict(X))
+        for a, b in zip(again.predict_proba(X), est.predict_proba(X)):
+            np.testing.assert_array_equal(a, b)
+    else:
+        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+        np.testing.assert_array_equal(again.predict_proba(X), est.predict_proba(X))
+    assert again.score(X, y) == est.score(X, y)
+    assert [n for n, _ in again.heads_] == [n for n, _ in est.heads_]
+    for (_, a), (_, b) in zip(again.heads_, est.heads_):
+        assert type(a) is type(b) and a.output_units_ == b.output_units_
+    # a loaded estimator saves again, to an equal file (less the code not saved)
+    resaved = path.parent / f"resaved-{name}.mtest"
+    again.save(resaved)
+    if name != "keras-trunk":
+        assert read_archive(resaved)[0] == read_archive(path)[0]
+    np.testing.assert_array_equal(mtestimator.load(resaved).predict_proba(X),
+                                  est.predict_proba(X))
+
+
+# -- atomic save ------------------------------------------------------------------------
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("target, fault, exc", [
+    ("os.fsync", _enospc, OSError),
+    ("zipfile.ZipFile.write", _enospc, OSError),
+    ("zipfile.ZipFile.writestr", _interrupt, KeyboardInterrupt),
+    ("os.fsync", _interrupt, KeyboardInterrupt),
+    ("os.replace", _enospc, OSError),
+], ids=["fsync-enospc", "zip-write-enospc", "zip-writestr-ctrl-c", "fsync-ctrl-c",
+        "replace-enospc"])
+def test_failed_save_keeps_the_previous_file(target, fault, exc, fitted, tmp_path,
+                                             monkeypatch):
+    path = tmp_path / "model.mtest"
+    fitted["ml"].save(path)
+    before = path.read_bytes()
+    monkeypatch.setattr(target, fault)
+    with pytest.raises(exc) as info:
+        fitted["joint"].save(path)
+    monkeypatch.undo()
+    if exc is OSError:
+        assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.mtest"]  # no temporary file left
+    again = mtestimator.load(path)
+    assert isinstance(again, MultiLabelMLPClassifier)
+    np.testing.assert_array_equal(again.predict_proba(X), fitted["ml"].predict_proba(X))
+
+
+def test_failed_first_save_leaves_nothing(fitted, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.fsync", _enospc)
+    with pytest.raises(OSError, match="No space left on device"):
+        fitted["ml"].save(tmp_path / "new.mtest")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_into_a_missing_folder_or_onto_a_folder(fitted, tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "model.mtest"
+    with pytest.raises(FileNotFoundError, match=r"the folder .*folder' does not exist"):
+        fitted["ml"].save(missing)
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        fitted["ml"].save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_twice_overwrites_cleanly(fitted, tmp_path):
+    path = tmp_path / "model.mtest"
+    fitted["ml"].save(path)
+    fitted["joint"].save(path)
+    assert os.listdir(tmp_path) == ["model.mtest"]
+    again = mtestimator.load(path)
+    assert isinstance(again, JointRegressorClassifier)
+    np.testing.assert_array_equal(again.predict(X), fitted["joint"].predict(X))
+    fitted["joint"].save(path)  # the same estimator again: the same content
+    other = tmp_path / "other" / "model.mtest"
+    other.parent.mkdir()
+    fitted["joint"].save(other)
+    assert read_archive(path)[0] == read_archive(other)[0]
+    assert sorted(os.listdir(tmp_path)) == ["model.mtest", "other"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_save_keeps_the_file_mode(fitted, tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / "model.mtest"
+    fitted["ml"].save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
+    os.chmod(path, 0o640)
+    fitted["ml"].save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o640  # replacing keeps the mode
