@@ -37,6 +37,8 @@ from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, \
     check_is_fitted
 
+from .heads import _missing_mask
+
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
 #: Optimizers by name (``mtestimator._networks.OPTIMIZERS`` holds the classes).
@@ -246,6 +248,46 @@ class BaseMultiTask(BaseEstimator):
             self._target_frame_columns = list(y.columns) if frame else None
         return parts
 
+    def _conditions(self, parts, heads, reset):
+        """For each conditional head, the rows whose true condition class holds."""
+        named = dict(heads)
+        active = {}
+        for name, head in heads:
+            if head.when is None:
+                continue
+            when = head.when
+            if not (len(when) == 2 and np.ndim(when[1]) == 1 and not isinstance(when[1], str)):
+                raise ValueError(
+                    f"The 'when' parameter of head {name!r} must be (column, list of "
+                    f"values), e.g. ('status', ['paid']); got {when!r}."
+                )
+            owner = next((n for n, h in heads if h.kind == "classifier" and h is not head
+                          and h.columns == when[0] and h.when is None), None)
+            if owner is None:
+                raise ValueError(
+                    f"Head {name!r} has when={when!r}, but no unconditional "
+                    f"ClassificationHead of {type(self).__name__} takes column {when[0]!r}: "
+                    "the condition is predicted by such a head. Add one."
+                )
+            labels = named[owner].transform_targets(parts[owner])
+            active[name] = np.isin(labels, list(when[1])) & ~_missing_mask(np.asarray(labels))
+            if reset:
+                head.condition_head_ = owner
+        return active
+
+    def _decode_all(self, raw, names=None):
+        """Decoded predictions by head name; conditional heads get ``otherwise``
+        where their predicted condition class does not hold."""
+        heads = dict(self.heads_)
+        names = list(heads) if names is None else names
+        wanted = set(names) | {heads[n].condition_head_ for n in names
+                               if heads[n].when is not None}
+        out = {n: heads[n].decode(raw[n]) for n in heads if n in wanted}
+        for n in names:
+            if heads[n].when is not None:
+                out[n] = heads[n].apply_condition(out[n], out[heads[n].condition_head_])
+        return {n: out[n] for n in names}
+
     def _natural_targets(self, y, heads, reset=False):
         y = self._check_y(y, reset=reset)
         parts = self._split_targets(y, heads, reset=reset)
@@ -338,22 +380,43 @@ class BaseMultiTask(BaseEstimator):
         w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not np.any(w > 0):
             raise ValueError("Sample weights must contain at least one non-zero number.")
+        rows = np.arange(len(w))  # positions in the caller's data, for messages
         if not np.all(w > 0):
-            keep = np.flatnonzero(w > 0)
-            X, y, w = X[keep], _safe_indexing(y, keep), w[keep]
+            rows = np.flatnonzero(w > 0)
+            X, y, w = X[rows], _safe_indexing(y, rows), w[rows]
         parts = self._split_targets(y, heads, reset=not warm)
-        # 4. heads fitted on what remains, targets encoded
+        active = self._conditions(parts, heads, reset=not warm)
+        # 4. heads fitted on what remains (a conditional head: on its rows),
+        #    targets encoded; a missing target weighs 0 in its head's loss
         natural, Y, W = {}, {}, {}
+        labelled = np.zeros(len(X), bool)
         for name, head in heads:
+            on = active.get(name)
             if not warm:
+                part = parts[name] if on is None else _safe_indexing(parts[name],
+                                                                     np.flatnonzero(on))
                 given = classes.get(name) if isinstance(classes, dict) else classes
-                if given is not None and head.kind == "classifier":
-                    head.fit(parts[name], sample_weight=w, classes=given)
-                else:
-                    head.fit(parts[name], sample_weight=w)
+                fit_kw = {"classes": given} if given is not None and \
+                    head.kind == "classifier" else {}
+                head.fit(part, sample_weight=w if on is None else w[on], **fit_kw)
             natural[name] = head.transform_targets(parts[name])
             Y[name], row_weight = head.encode(natural[name])
-            W[name] = (w * row_weight).astype(np.float32)
+            if on is not None:
+                row_weight = row_weight * on
+            has = row_weight > 0
+            labelled |= has
+            # normalised over the labelled rows: the loss's scale does not
+            # depend on how many rows lack this head's targets
+            scale = w.sum() / max(w[has].sum(), np.finfo(np.float64).tiny)
+            W[name] = (w * row_weight * scale).astype(np.float32)
+        if not labelled.all():
+            bad = rows[~labelled]
+            raise ValueError(
+                f"{len(bad)} row(s) of y have no target for any head of "
+                f"{type(self).__name__} (rows {bad[:10].tolist()}"
+                f"{' ...' if len(bad) > 10 else ''}): every row needs at least one label. "
+                "Drop them, or give them a target."
+            )
         if not warm:
             weights = [h.loss_weight for _, h in heads]
             if not self._uncertainty() and not sum(weights) > 0:
@@ -600,8 +663,7 @@ class BaseMultiTask(BaseEstimator):
             y was a DataFrame, else an array (float when every prediction is
             numeric, else object).
         """
-        raw = self._predict_raw(X)
-        return self._assemble({name: head.decode(raw[name]) for name, head in self.heads_}, X)
+        return self._assemble(self._decode_all(self._predict_raw(X)), X)
 
     def predict_head(self, X, head):
         """The predictions of one head.
@@ -616,8 +678,8 @@ class BaseMultiTask(BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_columns)
         """
-        fitted = self._head(head)
-        return fitted.decode(self._predict_raw(X)[head])
+        self._head(head)
+        return self._decode_all(self._predict_raw(X), [head])[head]
 
     def _predict_head_proba(self, X, head):
         fitted = self._head(head)
@@ -652,12 +714,11 @@ class BaseMultiTask(BaseEstimator):
         """
         check_is_fitted(self, "model_")
         natural = self._natural_targets(y, self.heads_)
-        raw = self._predict_raw(X)
-        return float(np.mean([
-            head.score_targets(natural[name], head.decode(raw[name]),
-                               sample_weight=sample_weight)
-            for name, head in self.heads_
-        ]))
+        predictions = self._decode_all(self._predict_raw(X))
+        scores = [head.score_targets(natural[name], predictions[name],
+                                     sample_weight=sample_weight)
+                  for name, head in self.heads_]
+        return float(np.nanmean(scores)) if not np.isnan(scores).all() else float("nan")
 
     # -- inspection (see _inspect.py) ---------------------------------------------
 

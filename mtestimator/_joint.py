@@ -8,7 +8,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._presets import BasePreset
-from .heads import ClassificationHead, RegressionHead, _is_number, _natural
+from .heads import ClassificationHead, RegressionHead, _as_numpy, _is_number, \
+    _missing_mask, _natural
 
 from ._persistence import register
 
@@ -173,7 +174,7 @@ class JointRegressorClassifier(BasePreset):
         names = None
         if isinstance(y, pd.DataFrame):
             names = np.asarray(y.columns)
-            columns = [y.iloc[:, i].to_numpy() for i in range(y.shape[1])]
+            columns = [_as_numpy(y.iloc[:, i]) for i in range(y.shape[1])]
         else:
             arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
             if arr.ndim != 2:
@@ -188,19 +189,23 @@ class JointRegressorClassifier(BasePreset):
                 f"y must have 2 columns (regression target, class label); got "
                 f"{len(columns)} columns."
             )
+        values = np.asarray(columns[0])
+        if values.dtype == object:  # None / pd.NA: a missing value
+            values = np.where(_missing_mask(values), np.nan, values)
         try:
-            target = np.asarray(columns[0], dtype=np.float64)
+            target = values.astype(np.float64)
         except (TypeError, ValueError):
-            bad = next(v for v in columns[0] if not _is_number(v))
+            bad = next(v for v in values if not _is_number(v))
             raise ValueError(
                 "The regression target (column 0 of y) must be numeric; got "
                 f"{bad!r}. Put the number in column 0 and the class label in column 1."
             ) from None
-        if not np.all(np.isfinite(target)):
-            raise ValueError("The regression target (column 0 of y) contains NaN or infinity.")
-        labels = _natural(columns[1])
-        if pd.isna(labels).any():
-            raise ValueError("The class labels (column 1 of y) contain NaN or None.")
+        if np.isinf(target).any():
+            raise ValueError("The regression target (column 0 of y) contains infinity; "
+                             "use NaN for a missing value.")
+        labels = np.asarray(columns[1])
+        if labels.dtype != object or not _missing_mask(labels).any():
+            labels = _natural(labels)
         if reset:
             self.target_names_ = names if names is not None else np.array(
                 [REGRESSION, CLASSIFICATION])

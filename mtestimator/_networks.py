@@ -212,6 +212,48 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="mtestimator")
+class MaskedLoss(keras.losses.Loss):
+    """A per-element loss averaged over each row's present targets.
+
+    Missing targets are NaN in ``y_true``: they add nothing to the loss and
+    nothing to its gradient. Each row's loss is the mean over its present
+    elements (a row with none present gives 0; give it weight 0).
+
+    Parameters
+    ----------
+    kind : {"mse", "bce"}
+        Squared error (regression outputs) or binary cross-entropy (labels).
+    pos_weight : sequence of float or None
+        With ``"bce"``: one weight per label on the positive term.
+    """
+
+    def __init__(self, kind="mse", pos_weight=None, name=None,
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name or f"masked_{kind}", reduction=reduction, dtype=dtype)
+        self.kind = kind
+        self.pos_weight = None if pos_weight is None else [float(w) for w in pos_weight]
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        present = ops.logical_not(ops.isnan(y_true))
+        y = ops.where(present, y_true, ops.zeros_like(y_true))
+        if self.kind == "mse":
+            loss = ops.square(y - y_pred)
+        else:
+            eps = keras.config.epsilon()
+            p = ops.clip(y_pred, eps, 1.0 - eps)
+            weight = 1.0 if self.pos_weight is None else ops.convert_to_tensor(
+                self.pos_weight, dtype=y_pred.dtype)
+            loss = -(weight * y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+        mask = ops.cast(present, y_pred.dtype)
+        return ops.sum(loss * mask, axis=-1) / ops.maximum(ops.sum(mask, axis=-1), 1.0)
+
+    def get_config(self):
+        return {"kind": self.kind, "pos_weight": self.pos_weight, "name": self.name,
+                "reduction": self.reduction}
+
+
+@keras.saving.register_keras_serializable(package="mtestimator")
 class UncertaintyWeight(keras.layers.Layer):
     """Identity on a head's output, holding that head's learned log-variance.
 

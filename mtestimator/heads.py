@@ -69,6 +69,49 @@ def _is_number(value):
     return True
 
 
+def _is_missing(value):
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # e.g. a set of labels
+        return False
+
+
+def _as_numpy(y, *, numeric=False):
+    """pandas (nullable dtypes too), sparse or array-like to a NumPy array.
+
+    Missing values become NaN (``numeric``) or None (object arrays).
+    """
+    if isinstance(y, (pd.DataFrame, pd.Series)):
+        frame = y.to_frame() if isinstance(y, pd.Series) else y
+        extension = any(isinstance(d, pd.api.extensions.ExtensionDtype)
+                        for d in frame.dtypes)
+        if extension:
+            if numeric:
+                try:
+                    out = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+                except (TypeError, ValueError):
+                    out = frame.to_numpy(dtype=object)
+            else:
+                out = frame.astype(object).where(frame.notna(), None).to_numpy()
+                # nullable ints/booleans come back to their plain dtype when complete
+        else:
+            out = frame.to_numpy()
+        return out[:, 0] if isinstance(y, pd.Series) else out
+    if sp.issparse(y):
+        return y.toarray()
+    return np.asarray(y)
+
+
+def _missing_mask(values):
+    """Elementwise: True where a target is missing (NaN, None, pd.NA)."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype == object:
+        return np.vectorize(_is_missing, otypes=[bool])(values) if values.size else \
+            np.zeros(values.shape, bool)
+    return np.zeros(values.shape, bool)
+
+
 class BaseHead(BaseEstimator):
     """Base class of heads: the parameters every head has.
 
@@ -78,6 +121,15 @@ class BaseHead(BaseEstimator):
         The columns of ``y`` this head takes: names when ``y`` is a
         DataFrame, positions (ints, as in ``ColumnTransformer``) otherwise.
         ``None`` means the whole ``y``, for an estimator with one head.
+        Missing values (NaN, None, ``pd.NA``) in them mean "no label for
+        this task on this row": the row still trains the other heads.
+    when : (column, list of values) or None, default=None
+        A conditional head: it learns only from rows whose true ``column``
+        (taken by a :class:`ClassificationHead` of the same estimator) is one
+        of the values, and at predict time rows whose *predicted* class is
+        not among them get ``otherwise``.
+    otherwise : scalar, default=nan
+        The prediction of a conditional head outside its condition.
     loss_weight : float, default=1.0
         Weight of this head's loss in the network's total loss (unless the
         estimator learns the weights, ``loss_weights="auto"``).
@@ -85,6 +137,8 @@ class BaseHead(BaseEstimator):
 
     _parameter_constraints = {
         "columns": _COLUMNS,
+        "when": [tuple, None],
+        "otherwise": "no_validation",
         "loss_weight": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
@@ -94,8 +148,10 @@ class BaseHead(BaseEstimator):
     #: single-head estimator.
     kind = None
 
-    def __init__(self, columns=None, *, loss_weight=1.0):
+    def __init__(self, columns=None, *, when=None, otherwise=np.nan, loss_weight=1.0):
         self.columns = columns
+        self.when = when
+        self.otherwise = otherwise
         self.loss_weight = loss_weight
 
     # -- naming ---------------------------------------------------------------
@@ -129,9 +185,39 @@ class BaseHead(BaseEstimator):
         """Adjust after training (e.g. thresholds); nothing by default."""
         return self
 
+    def labelled(self, y_natural):
+        """Rows with at least one target of this head (not all missing)."""
+        missing = _missing_mask(np.asarray(y_natural))
+        return ~missing.all(axis=1) if missing.ndim == 2 else ~missing
+
     def score_targets(self, y_natural, y_pred, sample_weight=None):
-        """The head's default metric on natural targets and predictions."""
-        return float(self.metric(y_natural, y_pred, sample_weight=sample_weight))
+        """The head's default metric on the rows whose targets are all present."""
+        y_natural = np.asarray(y_natural)
+        missing = _missing_mask(y_natural)
+        keep = ~missing.any(axis=1) if missing.ndim == 2 else ~missing
+        if not keep.any():
+            return float("nan")
+        y_true = y_natural[keep]
+        if y_true.dtype == object:
+            y_true = _natural(y_true)
+        y_pred = np.asarray(y_pred)[keep]
+        if y_pred.dtype == object and y_true.dtype != object:
+            y_pred = _natural(y_pred)
+        weight = None if sample_weight is None else np.asarray(sample_weight)[keep]
+        return float(self.metric(y_true, y_pred, sample_weight=weight))
+
+    def apply_condition(self, pred, condition_pred):
+        """``otherwise`` on rows whose predicted condition class is outside ``when``."""
+        outside = ~np.isin(condition_pred, list(self.when[1]))
+        if not outside.any():
+            return pred
+        fill, pred = self.otherwise, np.asarray(pred)
+        numeric = pred.dtype.kind in "biuf" and (fill is None or _is_number(fill))
+        fill = np.nan if fill is None and numeric else fill
+        out = pred.astype(np.result_type(pred.dtype, np.float64) if numeric and not
+                          float(fill).is_integer() else pred.dtype if numeric else object)
+        out[outside] = fill
+        return out
 
 
 @register
@@ -169,21 +255,21 @@ class RegressionHead(BaseHead):
     metric = staticmethod(r2_score)
     kind = "regressor"
 
-    def __init__(self, columns=None, *, scale=True, loss_weight=1.0):
-        super().__init__(columns, loss_weight=loss_weight)
+    def __init__(self, columns=None, *, scale=True, when=None, otherwise=np.nan,
+                 loss_weight=1.0):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
         self.scale = scale
 
     def transform_targets(self, y):
-        """The targets as a float64 array of shape (n, n_outputs) (or (n,))."""
+        """The targets as float64, (n,) or (n, n_outputs); missing ones NaN."""
         one_d = getattr(self, "one_d_", None)
-        values = y.to_numpy() if isinstance(y, (pd.DataFrame, pd.Series)) else y
-        if sp.issparse(values):
-            values = values.toarray()
-        values = np.asarray(values)
+        values = _as_numpy(y, numeric=True)
+        if values.dtype == object:
+            values = np.where(_missing_mask(values), np.nan, values)
         try:
             target = values.astype(np.float64)
         except (TypeError, ValueError):
-            bad = next(v for v in values.ravel() if not _is_number(v))
+            bad = next(v for v in values.ravel() if not _is_number(v) and not _is_missing(v))
             raise ValueError(
                 f"{self._where()}: the regression target must be numeric; got {bad!r}. Give a RegressionHead number columns "
                 "(and class labels to a ClassificationHead)."
@@ -191,9 +277,9 @@ class RegressionHead(BaseHead):
         if target.ndim not in (1, 2):
             raise ValueError(f"{self._where()}: regression targets must be 1-D or 2-D; "
                              f"got shape {target.shape}.")
-        if not np.all(np.isfinite(target)):
-            raise ValueError(f"{self._where()}: the regression target contains NaN or "
-                             "infinity.")
+        if np.isinf(target).any():
+            raise ValueError(f"{self._where()}: the regression target contains infinity. "
+                             "Use NaN (or None) for a missing value.")
         if one_d is not None:
             width = 1 if target.ndim == 1 else target.shape[1]
             if width != self.n_outputs_:
@@ -219,22 +305,44 @@ class RegressionHead(BaseHead):
         self.one_d_ = target.ndim == 1
         target = target.reshape(len(target), -1)
         self.n_outputs_ = target.shape[1]
+        present = ~np.isnan(target)
+        empty = np.flatnonzero(~present.any(axis=0))
+        if len(empty):
+            raise ValueError(f"{self._where()}: output(s) {empty.tolist()} have no value on "
+                             "any training row (all missing).")
         self.mean_ = np.zeros(self.n_outputs_)
         self.std_ = np.ones(self.n_outputs_)
         if self.scale:
-            w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
-            mean = np.average(target, axis=0, weights=w)
-            std = np.sqrt(np.average((target - mean) ** 2, axis=0, weights=w))
+            w = np.ones(len(target)) if sample_weight is None else \
+                np.asarray(sample_weight, np.float64)
+            w = w[:, None] * present
+            filled = np.where(present, target, 0.0)
+            mean = (w * filled).sum(axis=0) / w.sum(axis=0)
+            std = np.sqrt((w * (filled - mean) ** 2 * present).sum(axis=0) / w.sum(axis=0))
             self.mean_ = mean
             self.std_ = np.where(std > 0, std, 1.0)
+        # outputs missing on only some rows need a per-element mask in the loss
+        self.masked_ = bool(self.n_outputs_ > 1 and (~present).any())
         self.loss_ = "mean_squared_error"
         self.output_units_, self.output_activation_ = self.n_outputs_, "linear"
         return self
 
+    def build_loss(self):
+        if getattr(self, "masked_", False):
+            from ._networks import MaskedLoss
+
+            return MaskedLoss("mse")
+        return self.loss_
+
     def encode(self, y_natural):
-        """Standardised float32 targets and per-row weights (all one)."""
+        """Standardised float32 targets and per-row weights (0: no target)."""
         y = np.asarray(y_natural, np.float64).reshape(len(y_natural), -1)
-        return ((y - self.mean_) / self.std_).astype(np.float32), np.ones(len(y), np.float32)
+        present = ~np.isnan(y)
+        weight = (present.any(axis=1) if self.masked_ else present.all(axis=1))
+        y = (y - self.mean_) / self.std_
+        if not self.masked_:
+            y = np.where(present, y, 0.0)
+        return y.astype(np.float32), weight.astype(np.float32)
 
     def decode(self, raw):
         """Predictions in the target's units: (n,) for one column, else (n, k)."""
@@ -278,15 +386,15 @@ class ClassificationHead(BaseHead):
     metric = staticmethod(accuracy_score)
     kind = "classifier"
 
-    def __init__(self, columns=None, *, class_weight=None, loss_weight=1.0):
-        super().__init__(columns, loss_weight=loss_weight)
+    def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,
+                 loss_weight=1.0):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
         self.class_weight = class_weight
 
     def transform_targets(self, y):
-        """The labels as a 1-D array in their natural dtype."""
-        if isinstance(y, (pd.DataFrame, pd.Series)):
-            y = y.to_numpy()
-        y = np.asarray(y.toarray() if sp.issparse(y) else y)
+        """The labels as a 1-D array in their natural dtype (object with None
+        where a label is missing)."""
+        y = _as_numpy(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected. Please change "
@@ -299,9 +407,25 @@ class ClassificationHead(BaseHead):
                 f"shape {y.shape}. Use one ClassificationHead per column, or a "
                 "MultiLabelHead for 0/1 label columns."
             )
-        labels = _natural(y)
-        if labels.dtype.kind in "fO" and pd.isna(labels).any():
-            raise ValueError(f"{self._where()}: the class labels contain NaN or None.")
+        missing = _missing_mask(y)
+        if y.dtype == object:
+            given = y[~missing]
+            strings = np.array([isinstance(v, str) for v in given], dtype=bool)
+            if strings.any() and not strings.all():
+                raise ValueError(
+                    f"{self._where()}: the class labels mix numbers and strings (e.g. "
+                    f"{given[~strings][0]!r} and {given[strings][0]!r}); convert the column "
+                    "to one type first, e.g. y[col].astype(str)."
+                )
+        present = _natural(y[~missing])
+        if present.dtype.kind == "f" and np.isinf(present).any():
+            raise ValueError(f"{self._where()}: the class labels contain infinity; a class "
+                             "label must be finite (use NaN or None for a missing label).")
+        if not missing.any():
+            return present
+        labels = np.empty(len(y), dtype=object)
+        labels[~missing] = list(present)
+        labels[missing] = None
         return labels
 
     def fit(self, y, sample_weight=None, classes=None):
@@ -319,6 +443,9 @@ class ClassificationHead(BaseHead):
         self : ClassificationHead
         """
         labels = self.transform_targets(y)
+        labels = _natural(labels[~_missing_mask(labels)])
+        if len(labels) == 0:
+            raise ValueError(f"{self._where()}: every class label is missing.")
         kind = type_of_target(labels) if labels.dtype != object else "multiclass"
         if kind in ("continuous", "continuous-multioutput"):
             raise ValueError(
@@ -349,19 +476,30 @@ class ClassificationHead(BaseHead):
         return self
 
     def encode(self, y_natural):
-        """Class indices (float32 for binary, int32 otherwise) and class weights."""
-        y = np.asarray(y_natural)
-        idx = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
-        unseen = self.classes_[idx] != y
-        if unseen.any():
-            raise ValueError(
-                f"y contains labels not seen in fit: {np.unique(y[unseen]).tolist()!r}; "
-                f"the classes seen in fit are {self.classes_.tolist()!r} ({self._where()})."
-            )
-        weight = (np.ones(len(y), np.float32) if self.class_weight_ is None
-                  else self.class_weight_[idx].astype(np.float32))
+        """Class indices (float32 for binary, int32 otherwise) and per-row
+        weights (class weights; 0 where the label is missing)."""
+        idx, present = self._indices(y_natural)
+        weight = (np.ones(len(idx), np.float32) if self.class_weight_ is None
+                  else self.class_weight_[idx].astype(np.float32)) * present
         dtype = np.float32 if self.output_units_ == 1 else np.int32
         return idx.astype(dtype).reshape(-1, 1), weight
+
+    def _indices(self, y_natural):
+        y = np.asarray(y_natural)
+        present = ~_missing_mask(y)
+        values = _natural(y[present])
+        idx = np.zeros(len(y), dtype=np.int64)
+        if len(values):
+            found = np.clip(np.searchsorted(self.classes_, values), 0, len(self.classes_) - 1)
+            unseen = self.classes_[found] != values
+            if unseen.any():
+                raise ValueError(
+                    f"y contains labels not seen in fit: {np.unique(values[unseen]).tolist()!r};"
+                    f" the classes seen in fit are {self.classes_.tolist()!r} "
+                    f"({self._where()})."
+                )
+            idx[present] = found
+        return idx, present
 
     def predict_proba(self, raw):
         """Class probabilities, one column per class of ``classes_``."""
@@ -376,7 +514,8 @@ class ClassificationHead(BaseHead):
         return self.classes_[np.argmax(self.predict_proba(raw), axis=1)]
 
     def stratify(self, y_natural):
-        return np.asarray(y_natural)
+        idx, present = self._indices(y_natural)
+        return np.where(present, idx, -1)
 
 
 def _is_label_collections(y):
@@ -395,14 +534,17 @@ def _is_label_collections(y):
 
 
 def f1_thresholds(y_true, proba):
-    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5)."""
-    y_true = np.asarray(y_true, dtype=bool)
+    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5);
+    missing labels (NaN) are left out."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    present = ~np.isnan(y_true)[:, :, None]
+    y_true = np.nan_to_num(y_true).astype(bool)
     order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
     grid = _THRESHOLD_GRID[order]
     pred = proba[:, :, None] > grid[None, None, :]
-    tp = np.sum(pred & y_true[:, :, None], axis=0)
-    fp = np.sum(pred & ~y_true[:, :, None], axis=0)
-    fn = np.sum(~pred & y_true[:, :, None], axis=0)
+    tp = np.sum(pred & y_true[:, :, None] & present, axis=0)
+    fp = np.sum(pred & ~y_true[:, :, None] & present, axis=0)
+    fn = np.sum(~pred & y_true[:, :, None] & present, axis=0)
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     return grid[np.argmax(f1, axis=1)]
 
@@ -452,14 +594,15 @@ class MultiLabelHead(BaseHead):
     metric = staticmethod(accuracy_score)
     kind = "multilabel"
 
-    def __init__(self, columns=None, *, threshold=0.5, class_weight=None, loss_weight=1.0):
-        super().__init__(columns, loss_weight=loss_weight)
+    def __init__(self, columns=None, *, threshold=0.5, class_weight=None, when=None,
+                 otherwise=np.nan, loss_weight=1.0):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
         self.threshold = threshold
         self.class_weight = class_weight
 
     def _indicator(self, y, reset):
         """(indicator matrix, label names or None) from any multi-label layout."""
-        names = None
+        names, is_bool = None, False
         if _is_label_collections(y):
             binarizer = MultiLabelBinarizer(classes=None if reset else self.classes_)
             with warnings.catch_warnings():
@@ -470,12 +613,11 @@ class MultiLabelHead(BaseHead):
                     raise ValueError(f"y has labels not seen in fit: {exc}") from None
             names = binarizer.classes_
         elif isinstance(y, pd.DataFrame):
-            names, y = np.asarray(y.columns), y.to_numpy()
-        elif sp.issparse(y):
-            y = y.toarray()
-        elif isinstance(y, pd.Series):
-            y = y.to_numpy()
-        y = np.asarray(y)
+            is_bool = all(pd.api.types.is_bool_dtype(d) for d in y.dtypes)
+            names, y = np.asarray(y.columns), _as_numpy(y, numeric=True)
+        else:
+            y = _as_numpy(y)
+            is_bool = y.dtype == bool
         if y.ndim != 2:
             raise ValueError(
                 f"y must be a 2-D binary indicator matrix of shape (n_samples, "
@@ -485,18 +627,34 @@ class MultiLabelHead(BaseHead):
                 "use sklearn.preprocessing.MultiLabelBinarizer."
             )
         if y.dtype == object:
-            y = _natural(y)
-        if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
-            bad = np.unique(y[~np.isin(y, (0, 1))] if y.dtype.kind in "biuf" else y)[:5]
+            missing = _missing_mask(y)
+            present = _natural(y[~missing])
+            if present.dtype.kind in "biuf" or len(present) == 0:
+                filled = np.full(y.shape, np.nan)
+                filled[~missing] = present.astype(np.float64) if len(present) else []
+                y = filled
+            else:
+                y = _natural(y)
+        if reset:
+            self.bool_ = bool(is_bool)
+        missing = np.isnan(y) if y.dtype.kind == "f" else np.zeros(y.shape, bool)
+        values = y[~missing]
+        if y.dtype.kind not in "biuf" or not np.isin(values, (0, 1)).all():
+            bad = np.unique(values[~np.isin(values, (0, 1))] if y.dtype.kind in "biuf"
+                            else values)[:5]
             raise ValueError(
-                f"y must hold only 0 and 1 (one column per label); got values "
-                f"{bad.tolist()!r} ({self._where()}). Pass a binary indicator matrix, or "
-                "a list of label sets such as [{'a'}, {'a', 'b'}, set()]."
+                f"y must hold only 0 and 1 (one column per label, NaN for a missing "
+                f"label); got values {bad.tolist()!r} ({self._where()}). Pass a binary "
+                "indicator matrix, or a list of label sets such as [{'a'}, {'a', 'b'}, "
+                "set()]."
             )
+        if missing.any():
+            return y.astype(np.float64), names
         return y.astype(np.int64), names
 
     def transform_targets(self, y):
-        """The targets as an int64 indicator matrix in the order of ``classes_``."""
+        """The targets as an indicator matrix in the order of ``classes_``: int64,
+        or float64 with NaN where labels are missing."""
         y, names = self._indicator(y, reset=False)
         if y.shape[1] != len(self.classes_):
             raise ValueError(
@@ -528,8 +686,10 @@ class MultiLabelHead(BaseHead):
             names = (np.asarray(list(self.columns)) if isinstance(self.columns, (list, tuple))
                      else np.arange(n_labels))
         self.classes_ = names
-        counts = y.sum(axis=0)
-        constant = np.flatnonzero((counts == 0) | (counts == len(y)))
+        present = ~np.isnan(y) if y.dtype.kind == "f" else np.ones(y.shape, bool)
+        counts = np.nansum(y, axis=0) if y.dtype.kind == "f" else y.sum(axis=0)
+        n_present = present.sum(axis=0)
+        constant = np.flatnonzero((counts == 0) | (counts == n_present))
         if len(constant):
             warnings.warn(
                 f"Label columns {constant.tolist()} are all 0 or all 1 in y "
@@ -538,8 +698,8 @@ class MultiLabelHead(BaseHead):
             )
         self.pos_weight_ = None
         if isinstance(self.class_weight, str):  # "balanced"
-            self.pos_weight_ = np.where(counts > 0, (len(y) - counts) / np.maximum(counts, 1),
-                                        1.0)
+            self.pos_weight_ = np.where(counts > 0,
+                                        (n_present - counts) / np.maximum(counts, 1), 1.0)
         elif self.class_weight is not None:
             weight = np.asarray(self.class_weight, dtype=np.float64).reshape(-1)
             if weight.shape != (n_labels,) or not np.all(np.isfinite(weight) & (weight > 0)):
@@ -550,6 +710,7 @@ class MultiLabelHead(BaseHead):
                 )
             self.pos_weight_ = weight
         self.threshold_ = self._fixed_threshold(n_labels)
+        self.masked_ = bool((~present).any())
         self.loss_ = "binary_crossentropy"
         self.output_units_, self.output_activation_ = n_labels, "sigmoid"
         return self
@@ -569,6 +730,10 @@ class MultiLabelHead(BaseHead):
         return threshold
 
     def build_loss(self):
+        if getattr(self, "masked_", False):
+            from ._networks import MaskedLoss
+
+            return MaskedLoss("bce", self.pos_weight_)
         if self.pos_weight_ is None:
             return "binary_crossentropy"
         from ._networks import WeightedBinaryCrossentropy
@@ -576,16 +741,24 @@ class MultiLabelHead(BaseHead):
         return WeightedBinaryCrossentropy(self.pos_weight_)
 
     def encode(self, y_natural):
-        """Float32 indicator matrix and per-row weights (all one)."""
-        return np.asarray(y_natural, np.float32), np.ones(len(y_natural), np.float32)
+        """Float32 indicator matrix (NaN where missing, with the masked loss)
+        and per-row weights (0 for a row without any label of this head)."""
+        y = np.asarray(y_natural, np.float64)
+        present = ~np.isnan(y)
+        weight = present.any(axis=1) if self.masked_ else present.all(axis=1)
+        if not self.masked_:
+            y = np.where(present, y, 0.0)
+        return y.astype(np.float32), weight.astype(np.float32)
 
     def predict_proba(self, raw):
         """Probability of each label, independently of the others."""
         return np.asarray(raw, dtype=np.float64)
 
     def decode(self, raw):
-        """Indicator matrix: 1 where a label's probability is above its threshold."""
-        return (self.predict_proba(raw) > self.threshold_).astype(np.int64)
+        """Indicator matrix: 1 (True for bool targets) where a label's
+        probability is above its threshold."""
+        return (self.predict_proba(raw) > self.threshold_).astype(
+            bool if getattr(self, "bool_", False) else np.int64)
 
     def tune(self, y_natural, raw):
         """With ``threshold="auto"``: per-label F1-maximising thresholds."""

@@ -13,6 +13,9 @@ from sklearn.metrics import (
     make_scorer,
     precision_recall_fscore_support,
 )
+from sklearn.metrics._scorer import _BaseScorer
+
+from .heads import _natural
 
 __all__ = [
     "hamming_loss_scorer",
@@ -85,9 +88,42 @@ def per_label_scorer(estimator, X, y):
             for metric in ("precision", "recall", "f1") for label in report.index}
 
 
+class _HeadScorer(_BaseScorer):
+    """A scikit-learn scorer of one head (see :func:`make_head_scorer`)."""
+
+    def __init__(self, score_func, sign, kwargs, response_method, head):
+        super().__init__(score_func, sign, kwargs, response_method)
+        self._head = head
+
+    def __repr__(self):
+        return super().__repr__()[:-1] + f", head={self._head!r})"
+
+    def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        final = estimator[-1] if hasattr(estimator, "steps") else estimator
+        head = self._head
+        fitted = final._head(head)
+        y_true = final._natural_targets(y_true, final.heads_)[head]
+        Xt = estimator[:-1].transform(X) if final is not estimator else X
+        if self._response_method == "predict_proba":
+            y_pred = final._predict_head_proba(Xt, head)
+            if fitted.kind == "classifier" and y_pred.shape[1] == 2:
+                y_pred = y_pred[:, 1]
+        else:
+            y_pred = final.predict_head(Xt, head)
+        # rows without this head's target are not scored
+        keep = fitted.labelled(y_true)
+        y_true = np.asarray(y_true)[keep]
+        if y_true.dtype == object:
+            y_true = _natural(y_true)
+        weight = kwargs.pop("sample_weight", None)
+        extra = {} if weight is None else {"sample_weight": np.asarray(weight)[keep]}
+        return self._sign * float(self._score_func(
+            y_true, np.asarray(y_pred)[keep], **{**self._kwargs, **kwargs, **extra}))
+
+
 def make_head_scorer(score_func, *, head, greater_is_better=True,
                      response_method="predict", **kwargs):
-    """A scorer of one head of a multi-head estimator.
+    """A scikit-learn scorer of one head of a multi-head estimator.
 
     Parameters
     ----------
@@ -98,7 +134,7 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
         The name of the head to score (``"regression"`` or
         ``"classification"`` for a
         :class:`~mtestimator.JointRegressorClassifier`); ``y_true`` is that
-        head's part of y.
+        head's part of y, on the rows where it has a target.
     greater_is_better : bool, default=True
         If False the score is negated, as with ``make_scorer``.
     response_method : {"predict", "predict_proba"}, default="predict"
@@ -110,39 +146,26 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
 
     Returns
     -------
-    scorer : callable
+    scorer : scikit-learn scorer
         ``scorer(estimator, X, y, sample_weight=None) -> float``, for
         ``scoring=`` in ``cross_validate`` and ``GridSearchCV`` (also in a
         multi-metric dict with ``refit=``), including on a Pipeline ending in
-        a mtestimator estimator. A head the estimator does not have is a
-        ValueError naming its heads.
+        a mtestimator estimator. Under metadata routing,
+        ``scorer.set_score_request(sample_weight=True)`` makes it receive the
+        weights. A head the estimator does not have is a ValueError naming
+        its heads.
 
     Examples
     --------
     >>> from sklearn.metrics import mean_absolute_error
     >>> mae = make_head_scorer(mean_absolute_error, head="regression",
     ...                        greater_is_better=False)
+    >>> mae = mae.set_score_request(sample_weight=True)
     """
     if not isinstance(head, str) or not head:
         raise ValueError(f"head must be the name of a head (a string); got {head!r}.")
     if response_method not in ("predict", "predict_proba"):
         raise ValueError("response_method must be 'predict' or 'predict_proba'; got "
                          f"{response_method!r}.")
-    sign = 1 if greater_is_better else -1
-
-    def scorer(estimator, X, y, sample_weight=None):
-        final = estimator[-1] if hasattr(estimator, "steps") else estimator
-        fitted = final._head(head)
-        y_true = final._natural_targets(y, final.heads_)[head]
-        Xt = estimator[:-1].transform(X) if final is not estimator else X
-        if response_method == "predict_proba":
-            y_pred = final._predict_head_proba(Xt, head)
-            if fitted.kind == "classifier" and y_pred.shape[1] == 2:
-                y_pred = y_pred[:, 1]
-        else:
-            y_pred = final.predict_head(Xt, head)
-        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return sign * float(score_func(y_true, y_pred, **kwargs, **extra))
-
-    scorer.__name__ = f"{head}_{getattr(score_func, '__name__', 'score')}"
-    return scorer
+    return _HeadScorer(score_func, 1 if greater_is_better else -1, kwargs, response_method,
+                       head)

@@ -221,10 +221,13 @@ def test_unseen_labels_at_scoring_count_as_errors_like_sklearn():
         (np.column_stack([VALUE, np.zeros(160)]), "single class"),
         (VALUE, r"y must have 2 columns.*shape \(160,\)"),
         (np.column_stack([VALUE, VALUE, VALUE]), "got 3 columns"),
-        (np.column_stack([np.where(np.arange(160) == 3, np.nan, VALUE), LABEL]),
-         "contains NaN"),
-        (np.column_stack([VALUE, np.where(np.arange(160) == 3, None, LABEL)]),
-         r"class labels \(column 1 of y\) contain NaN"),
+        (np.column_stack([np.where(np.arange(160) == 3, np.inf, VALUE), LABEL]),
+         r"column 0 of y\) contains infinity"),
+        # a missing value and a missing label are fine on their own (see
+        # test_missing_labels.py), but a row needs at least one of them
+        (np.column_stack([np.where(np.arange(160) == 3, np.nan, VALUE),
+                          np.where(np.arange(160) == 3, None, LABEL)]),
+         r"1 row\(s\) of y have no target for any head.*rows \[3\]"),
     ],
 )
 def test_bad_targets(y_bad, match):
