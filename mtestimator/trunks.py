@@ -100,10 +100,10 @@ class BaseTrunk(BaseEstimator):
         name = type(estimator).__name__
         if not sequence and getattr(X, "ndim", None) == 3:
             raise ValueError(
-                f"Found array with dim 3, but {name} with trunk='mlp' (MLPTrunk) expects "
-                "2-D X (n_samples, n_features). For sequences (n_samples, timesteps, "
-                "channels) use trunk='lstm', 'gru' or 'conv1d' (RecurrentTrunk, "
-                "Conv1DTrunk); or flatten the windows."
+                f"Found array with dim 3, but {name} with trunk='mlp' expects 2-D X "
+                "(n_samples, n_features): an MLPTrunk takes rows of features. For sequences "
+                "(n_samples, timesteps, channels) use trunk='lstm', 'gru' or 'conv1d' "
+                "(RecurrentTrunk, Conv1DTrunk); or flatten the windows."
             )
         X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                           accept_sparse=False if sequence else ["csr", "csc", "coo"],
