@@ -41,6 +41,8 @@ from .heads import _missing_mask
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: Optimizers by name (``mtestimator._networks.OPTIMIZERS`` holds the classes).
 OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 
@@ -378,6 +380,11 @@ class BaseMultiTask(BaseEstimator):
         check_consistent_length(X, y)
         # 3. zero-weight rows dropped
         w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if np.any(w > _FLOAT32_MAX):
+            raise ValueError(
+                f"sample_weight holds {w.max()!r}, beyond float32's range "
+                f"({_FLOAT32_MAX:.3g}) in which the network trains; rescale the weights."
+            )
         if not np.any(w > 0):
             raise ValueError("Sample weights must contain at least one non-zero number.")
         rows = np.arange(len(w))  # positions in the caller's data, for messages
@@ -555,7 +562,11 @@ class BaseMultiTask(BaseEstimator):
                 self.model_.compile(
                     optimizer=make_optimizer(self.optimizer, self.learning_rate),
                     loss=losses, loss_weights=loss_weights)
-            callbacks = [*self.callbacks, keras.callbacks.TerminateOnNaN()]
+            # deep copies made per fit: the parameter objects never hold a fit's
+            # state (an open CSVLogger file, a model), so the estimator still
+            # clones, pickles and cross-validates after fitting
+            callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
+                         keras.callbacks.TerminateOnNaN()]
             if validation is not None:
                 callbacks.append(keras.callbacks.EarlyStopping(
                     monitor="val_loss", patience=self.n_iter_no_change,

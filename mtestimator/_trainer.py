@@ -67,5 +67,6 @@ class BaseTrainer:
                     waited += 1
                     if waited >= patience:
                         break
-            self.model.set_weights(best_weights)
+            if best_weights is not None:  # None: the validation loss was never finite
+                self.model.set_weights(best_weights)
         return {k: [log[k] for log in logs] for k in logs[0]}

@@ -47,6 +47,7 @@ from ._persistence import register
 __all__ = ["BaseHead", "ClassificationHead", "MultiLabelHead", "RegressionHead"]
 
 _THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _COLUMNS = [None, numbers.Integral, str, list, tuple]
 
 
@@ -280,6 +281,13 @@ class RegressionHead(BaseHead):
         if np.isinf(target).any():
             raise ValueError(f"{self._where()}: the regression target contains infinity. "
                              "Use NaN (or None) for a missing value.")
+        if np.nanmax(np.abs(target), initial=0.0) > _FLOAT32_MAX:
+            raise ValueError(
+                f"{self._where()}: the regression target holds "
+                f"{np.nanmax(np.abs(target))!r}, beyond float32's range "
+                f"({_FLOAT32_MAX:.3g}) in which the network trains; express it in "
+                "larger units (e.g. thousands) first."
+            )
         if one_d is not None:
             width = 1 if target.ndim == 1 else target.shape[1]
             if width != self.n_outputs_:
@@ -316,9 +324,20 @@ class RegressionHead(BaseHead):
             w = np.ones(len(target)) if sample_weight is None else \
                 np.asarray(sample_weight, np.float64)
             w = w[:, None] * present
-            filled = np.where(present, target, 0.0)
+            # in units of the largest value, so tiny targets' squares do not underflow
+            unit = np.nanmax(np.abs(target), axis=0, initial=0.0)
+            unit = np.where(unit > 0, unit, 1.0)
+            filled = np.where(present, target / unit, 0.0)
             mean = (w * filled).sum(axis=0) / w.sum(axis=0)
             std = np.sqrt((w * (filled - mean) ** 2 * present).sum(axis=0) / w.sum(axis=0))
+            mean, std = mean * unit, std * unit
+            tiny = np.sqrt(np.finfo(np.float32).tiny)
+            if np.any((std > 0) & (std < tiny)):
+                raise ValueError(
+                    f"{self._where()}: the regression target's standard deviation "
+                    f"({std.min()!r}) underflows float32, in which the network trains; "
+                    "express it in smaller units (e.g. multiply by 1e6) first."
+                )
             self.mean_ = mean
             self.std_ = np.where(std > 0, std, 1.0)
         # outputs missing on only some rows need a per-element mask in the loss

@@ -67,6 +67,22 @@ def check_initializer(name, owner):
         ) from None
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(X):
+    """X (float64, sparse or dense) must fit float32, where the network computes."""
+    values = X.data if sp.issparse(X) else X
+    if values.size and np.abs(values).max() > _FLOAT32_MAX:
+        where = np.argwhere(np.abs(X.toarray() if sp.issparse(X) else X) > _FLOAT32_MAX)[0]
+        column = f"column {where[1]}" if len(where) > 1 else "a value"
+        raise ValueError(
+            f"X holds {np.asarray(X[tuple(where)]).item()!r} in {column} (row {where[0]}), "
+            f"beyond float32's range ({_FLOAT32_MAX:.3g}) in which the network computes. "
+            "Scale the features (e.g. StandardScaler in a Pipeline) or change their units."
+        )
+
+
 def _set_input_shape(estimator, X, reset):
     shape = tuple(int(d) for d in X.shape[1:])
     if reset:
@@ -116,6 +132,7 @@ class BaseTrunk(BaseEstimator):
                     f"{type(self).__name__} expects X of shape (n_samples, timesteps, "
                     f"channels) or (n_samples, timesteps); got {X.ndim} dimensions."
                 )
+        check_float32_range(X)
         X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
         _set_input_shape(estimator, X, reset)
         return X
@@ -349,6 +366,7 @@ class KerasTrunk(BaseTrunk):
                               ensure_2d=False, allow_nd=True)
             if X.ndim == 1:
                 X = X[:, None]
+            check_float32_range(X)
             X = X.astype(np.float32)
         _set_input_shape(estimator, X, reset)
         return X
