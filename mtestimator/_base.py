@@ -604,17 +604,18 @@ class BaseMultiTask(BaseEstimator):
 
     # -- prediction ---------------------------------------------------------------
 
-    def _raw(self, X_valid):
-        """Raw network outputs (a dict by head name) on validated X."""
+    def _raw(self, X_valid, names=None):
+        """Raw network outputs (a dict by head name) on validated X; only the
+        heads in ``names`` (and the trunk) are computed for a Dense network."""
         from ._training import predict_network
 
         if "_dense_layers" not in self.__dict__:  # e.g. unpickled or loaded
             self._dense_layers = self._numpy_network()
-        return predict_network(self.model_, X_valid, self._dense_layers)
+        return predict_network(self.model_, X_valid, self._dense_layers, names)
 
-    def _predict_raw(self, X):
+    def _predict_raw(self, X, names=None):
         check_is_fitted(self, "model_")
-        return self._raw(self.trunk_.validate_X(self, X, reset=False))
+        return self._raw(self.trunk_.validate_X(self, X, reset=False), names)
 
     def _head(self, name):
         check_is_fitted(self, "model_")
@@ -689,15 +690,16 @@ class BaseMultiTask(BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_columns)
         """
-        self._head(head)
-        return self._decode_all(self._predict_raw(X), [head])[head]
+        fitted = self._head(head)
+        needed = [head] if fitted.when is None else [head, fitted.condition_head_]
+        return self._decode_all(self._predict_raw(X, needed), [head])[head]
 
     def _predict_head_proba(self, X, head):
         fitted = self._head(head)
         if not hasattr(fitted, "predict_proba"):
             raise ValueError(f"Head {head!r} of {type(self).__name__} is a "
                              f"{type(fitted).__name__}: it has no probabilities.")
-        return fitted.predict_proba(self._predict_raw(X)[head])
+        return fitted.predict_proba(self._predict_raw(X, [head])[head])
 
     def _proba_all(self, X):
         raw = self._predict_raw(X)

@@ -54,13 +54,16 @@ def extract_dense_layers(model):
     return trunk, heads
 
 
-def dense_forward(layers, X):
+def dense_forward(layers, X, names=None):
     """Outputs of the network described by ``layers`` on ``X``, in float64.
 
     float64 makes a row's output independent of the batch it is computed in
     (float32 matrix products round differently with the batch's size).
+    ``names``: only these heads (all when None).
     """
     trunk, heads = layers
+    if names is not None:
+        heads = {name: heads[name] for name in names}
     h = np.asarray(X, np.float64)
     for kernel, bias, act in trunk:
         h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)

@@ -25,7 +25,8 @@ from ._forward import dense_forward, extract_dense_layers
 __all__ = ["backend_module", "clear_cache", "fit_general", "fit_fast", "fresh_seed",
            "predict_network"]
 
-_PREDICT_CHUNK = 8192
+_PREDICT_CHUNK = 8192  # rows per eager Keras call
+_DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
 _CACHE_SIZE = 16
 _CACHE = OrderedDict()
 _LOCK = threading.Lock()
@@ -111,18 +112,24 @@ def fit_general(model, X, Y, W, **kwargs):
     return backend_module().keras_fit(model, X, Y, W, **kwargs)
 
 
-def predict_network(model, X, dense_layers=None):
-    """Raw outputs of ``model`` on ``X`` as a dict of float32 arrays.
+def predict_network(model, X, dense_layers=None, names=None):
+    """Raw outputs of ``model`` on ``X`` as a dict of arrays by head name.
 
     A Dense network runs in NumPy from ``dense_layers`` (see
     :func:`~mtestimator._forward.extract_dense_layers`; ``None``: extract
-    them now, ``False``: not a Dense network); any other network is called
-    eagerly, in chunks to bound memory.
+    them now, ``False``: not a Dense network), computing only the heads in
+    ``names`` (all when None), in chunks of rows to bound memory; any other
+    network is called eagerly, in chunks.
     """
     if dense_layers is None:
         dense_layers = extract_dense_layers(model)
     if dense_layers:
-        return dense_forward(dense_layers, X)
+        chunk = _DENSE_CHUNK
+        if len(X) <= chunk:
+            return dense_forward(dense_layers, X, names)
+        parts = [dense_forward(dense_layers, X[i:i + chunk], names)
+                 for i in range(0, len(X), chunk)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     chunks = [model(X[i:i + _PREDICT_CHUNK], training=False)
               for i in range(0, max(len(X), 1), _PREDICT_CHUNK)]
     return {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}
