@@ -19,23 +19,26 @@ own). What each one does, and what it is given:
   uses ``mtestimator._networks``, seeded from the estimator's seed without
   global state), compiles it with the optimizer and the head's loss and
   keeps the per-epoch history;
-- it receives the targets already encoded by the head (``head.encode``) and
-  the head's row weights (class weights) times the sample weights; its
-  target encoder passes them through unchanged, and the network's raw
-  output back unchanged, so the head's own ``decode`` and
-  ``predict_proba`` are the only decoding: a separate network's
-  predictions decode exactly like the joint network's;
+- it receives the targets already encoded by the head (``head.encode``;
+  NaN where a masked head misses a label) and the head's row weights
+  (class weights, 0 for a row without a label) times the sample weights;
+  scikeras drops the rows of weight 0, so a head's network trains on the
+  rows labelled for it. Its target encoder passes the targets through
+  unchanged, and the network's raw output back unchanged, so the head's
+  own ``decode`` and ``predict_proba`` are the only decoding: a separate
+  network's predictions decode exactly like the joint network's;
 - its Keras training call runs mtestimator's own training (the same two
   paths as MultiTaskEstimator: a cached compiled trainer without callbacks,
   Keras's ``model.fit`` with callbacks), so every head's network sees the
-  same batches in the same order as the joint network with the same seed.
-  scikeras's own ``model.fit`` call would shuffle with the global NumPy and
-  TensorFlow random state, and its ``random_state`` seeds those globally:
-  neither is used.
+  same batches in the same order as the joint network with the same seed
+  (on the same rows). scikeras's own ``model.fit`` call would shuffle with
+  the global NumPy and TensorFlow random state, and its ``random_state``
+  seeds those globally: neither is used.
 """
 
 import copy
 import functools
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -49,6 +52,7 @@ from ._persistence import register
 __all__ = ["SeparateNetworks"]
 
 _TRAINER_CLASSES = {}
+_TRAINER_CLASSES_LOCK = threading.Lock()
 
 
 # -- the per-head scikeras trainers (scikeras imported on first use) ---------------
@@ -94,7 +98,7 @@ def _optimizer_state(model):
     optimizer = model.optimizer
     if not optimizer.built:
         return None
-    return [np.array(v) for v in optimizer.variables]
+    return [np.array(v.numpy()) for v in optimizer.variables]
 
 
 def _set_optimizer_state(model, state):
@@ -120,6 +124,15 @@ class _HeadTrainer:
     @property
     def target_encoder(self):
         return _EncodedTargets()
+
+    def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
+        # Encoded targets hold NaN where a masked head has a missing label (its loss
+        # skips them); scikeras's checks would refuse them, so it checks a copy.
+        if y is not None and np.asarray(y).dtype.kind == "f" and np.isnan(y).any():
+            X, _ = super()._validate_data(X=X, y=np.nan_to_num(y), reset=reset,
+                                          y_numeric=y_numeric)
+            return X, y
+        return super()._validate_data(X=X, y=y, reset=reset, y_numeric=y_numeric)
 
     def _make_trainer(self, trainer_class):
         """A compiled trainer for this head's architecture (see _training.fit_fast)."""
@@ -156,19 +169,20 @@ class _HeadTrainer:
 
 
 def _trainer_classes():
-    """``{"_HeadRegressor": ..., "_HeadClassifier": ...}``, built on first use."""
-    if not _TRAINER_CLASSES:
-        from scikeras.wrappers import KerasClassifier, KerasRegressor
+    """``{"_HeadRegressor": ..., "_HeadClassifier": ...}``, built once, on first use
+    (one class object per process: pickle checks the identity)."""
+    with _TRAINER_CLASSES_LOCK:
+        if not _TRAINER_CLASSES:
+            from scikeras.wrappers import KerasClassifier, KerasRegressor
 
-        from . import _networks  # noqa: F401  (registers the custom losses for unpickling)
+            from . import _networks  # noqa: F401  (registers the custom losses: unpickling)
 
-        for name, base in (("_HeadRegressor", KerasRegressor),
-                           ("_HeadClassifier", KerasClassifier)):
-            cls = type(name, (_HeadTrainer, base), {
-                "__module__": __name__, "__qualname__": name,
-                "__doc__": f"One head's trainer: scikeras's {base.__name__} with the "
-                           "changes of _HeadTrainer (internal to SeparateNetworks)."})
-            _TRAINER_CLASSES[name] = cls
+            for name, base in (("_HeadRegressor", KerasRegressor),
+                               ("_HeadClassifier", KerasClassifier)):
+                _TRAINER_CLASSES[name] = type(name, (_HeadTrainer, base), {
+                    "__module__": __name__, "__qualname__": name,
+                    "__doc__": f"One head's trainer: scikeras's {base.__name__} with the "
+                               "changes of _HeadTrainer (internal to SeparateNetworks)."})
     return _TRAINER_CLASSES
 
 
@@ -209,7 +223,9 @@ class SeparateNetworks(MultiTaskEstimator):
     ----------
     heads : list of (str, head) tuples
         The heads, named, as in MultiTaskEstimator. A head's
-        ``loss_weight`` is not used: each network has one loss.
+        ``loss_weight`` is not used: each network has one loss. Rows where a
+        head has no label (missing labels: weight 0 for that head) are left
+        out of that head's network's training.
     trunk : trunk, default=None
         The trunk copied into every network, from :mod:`mtestimator.trunks`;
         ``None`` means ``MLPTrunk()``. Text (string X) is not supported:
@@ -227,8 +243,9 @@ class SeparateNetworks(MultiTaskEstimator):
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
     callbacks : list of keras.callbacks.Callback, default=None
-        Keras callbacks, used by each head's training in turn (through
-        Keras's own ``model.fit``, the same batches in the same order).
+        Keras callbacks; each head's training gets deep copies of them (as
+        each fit of MultiTaskEstimator does) and runs through Keras's own
+        ``model.fit``, the same batches in the same order.
     random_state : int, RandomState instance or None, default=None
         Seeds each network's weights and dropout (a different seed per
         head, derived from this one), the batch order (the same for every
@@ -276,6 +293,16 @@ class SeparateNetworks(MultiTaskEstimator):
 
     Notes
     -----
+    Each scikeras trainer trains its network with mtestimator's own loop
+    (the compiled trainer MultiTaskEstimator uses; Keras's ``model.fit``
+    with callbacks), not scikeras's ``model.fit`` call, which shuffles with
+    the global random state: fits are reproducible, and the fit times of
+    the two estimators differ by the networks trained, not by the loop.
+
+    scikeras is imported on the first fit (or unpickling), not with
+    mtestimator; importing it replaces ``keras.Model.__reduce__`` and
+    ``__deepcopy__`` for the whole process (its way of pickling models).
+
     ``save`` is not available: mtestimator's file format holds one network.
     Pickle or joblib keep a fitted SeparateNetworks (unpickling runs code
     chosen by whoever wrote the file: only load files you trust).
@@ -447,14 +474,15 @@ class SeparateNetworks(MultiTaskEstimator):
             if self.callbacks:
                 import keras
 
-                callbacks = [*self.callbacks, keras.callbacks.TerminateOnNaN()]
+                # deep copies per network, as MultiTaskEstimator makes per fit: the
+                # parameter objects never hold a fit's state
+                callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
+                             keras.callbacks.TerminateOnNaN()]
                 if validation is not None:
                     callbacks.append(keras.callbacks.EarlyStopping(
                         monitor="val_loss", patience=self.n_iter_no_change,
                         restore_best_weights=True))
-                # last, so Keras returns this network's history, not that of a History
-                # among the user's callbacks (shared by the heads' trainings)
-                callbacks.append(keras.callbacks.History())
+                callbacks.append(keras.callbacks.History())  # last: the one fit returns
                 kwargs["callbacks"] = callbacks
             if warm:
                 trainer.partial_fit(X, Y[name], sample_weight=W[name], **kwargs)
@@ -486,14 +514,15 @@ class SeparateNetworks(MultiTaskEstimator):
         return {name: extract_dense_layers(trainer.model_) or False
                 for name, trainer in self.estimators_}
 
-    def _raw(self, X_valid):
-        """Raw outputs of every head's network (a dict by head name) on validated X."""
+    def _raw(self, X_valid, names=None):
+        """Raw outputs (a dict by head name) on validated X of the networks of the
+        heads in ``names`` (all when None): the other networks are not run."""
         from ._training import predict_network
 
         if "_dense_layers" not in self.__dict__:  # e.g. unpickled
             self._dense_layers = self._numpy_network()
         return {name: predict_network(trainer.model_, X_valid, self._dense_layers[name])[name]
-                for name, trainer in self.estimators_}
+                for name, trainer in self.estimators_ if names is None or name in names}
 
     # -- persistence ---------------------------------------------------------------
 
