@@ -17,9 +17,12 @@ from benchmarks import (  # noqa: E402
     bench_multilabel,
     bench_sequences,
     bench_speed,
+    bench_partial_labels,
+    bench_three_heads,
 )
 
-SUITE = ("abalone", "multilabel", "emotions", "sequences", "speed")
+SUITE = ("abalone", "multilabel", "emotions", "sequences", "three_heads", "partial_labels",
+         "speed")
 
 
 def main(argv=None):
@@ -28,7 +31,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="2 folds, few epochs (CI)")
     parser.add_argument("--only", choices=SUITE, action="append", help="run only these")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="CV repeats (default: 2 abalone, 3 multi-label; 1 with --quick)")
+                        help="CV repeats (default: 2 abalone and three heads, 3 multi-label; "
+                             "1 with --quick)")
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="run folds in parallel processes (timings then include "
                              "their contention; the speed benchmark always runs alone)")
@@ -53,6 +57,13 @@ def main(argv=None):
     if "sequences" in only:
         kw = {"n_splits": 2, "epochs": 10} if args.quick else {}
         texts.append(bench_sequences.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
+    if "three_heads" in only:
+        kw = ({"n_splits": 2, "n_repeats": args.repeats or 1, "epochs": 10} if args.quick
+              else {"n_repeats": args.repeats or 2})
+        texts.append(bench_three_heads.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
+    if "partial_labels" in only:
+        kw = {"n_splits": 2, "epochs": 10} if args.quick else {}
+        texts.append(bench_partial_labels.benchmark(out=args.out, n_jobs=args.n_jobs, **kw)[1])
     if "speed" in only:
         texts.append("\n## speed and memory\n")
         texts.append(bench_speed.benchmark(quick=args.quick, out=args.out)[1])

@@ -13,12 +13,13 @@ from tqdm.auto import tqdm
 def count_params(estimator):
     """Trainable parameters of a fitted estimator (Keras or scikit-learn MLP)."""
     final = estimator[-1] if hasattr(estimator, "steps") else estimator
-    if hasattr(final, "model_"):
+    if getattr(final, "model_", None) is not None:
         return int(sum(np.prod(w.shape) for w in final.model_.trainable_weights))
     if hasattr(final, "coefs_"):
         return int(sum(c.size for c in final.coefs_) + sum(b.size for b in final.intercepts_))
-    if hasattr(final, "estimators_"):
-        return sum(count_params(e) for e in final.estimators_)
+    if hasattr(final, "estimators_"):  # one model per target (or per head: (name, model))
+        return sum(count_params(e[1] if isinstance(e, tuple) else e)
+                   for e in final.estimators_)
     return np.nan
 
 

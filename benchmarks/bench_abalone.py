@@ -9,9 +9,10 @@ preprocessing, on identical RepeatedKFold splits; with and without the
 
 Contenders:
 - joint: JointRegressorClassifier, defaults (reference network);
-- separate keras: the same network trained for one task alone, twice (the
-  other head's loss weight set to 0, so only one loss trains the trunk; the
-  idle head is left out of the parameter count);
+- separate keras: SeparateNetworks with the joint network's heads and trunk
+  (the same Dense(20) -> Dense(10) trunk, he_normal, Adam, batch 32, the
+  same epochs and seed): one network per head, each trained on its own loss
+  (the same batches in the same order as the joint network);
 - sklearn MLP: MLPRegressor + MLPClassifier of the same shape (20, 10),
   Adam, batch 32, 150 epochs;
 - HGB: HistGradientBoostingRegressor + HistGradientBoostingClassifier.
@@ -29,8 +30,10 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from mtestimator import JointRegressorClassifier
+from mtestimator import JointRegressorClassifier, SeparateNetworks
 from mtestimator.datasets import load_abalone
+from mtestimator.heads import ClassificationHead, RegressionHead
+from mtestimator.trunks import MLPTrunk
 
 from ._harness import count_params, paired_wins, predict_ms, run_comparison, save_outputs, summarize
 
@@ -49,19 +52,23 @@ def _pre(with_sex):
 class _Pair:
     """Two fitted single-task pipelines answering like the joint estimator."""
 
-    def __init__(self, regressor, classifier, regression, classification, idle_heads=()):
+    def __init__(self, regressor, classifier):
         self.regressor, self.classifier = regressor, classifier
-        self._reg, self._clf = regression, classification
-        self._idle = idle_heads  # (pipeline, head name) trained with weight 0
 
     def predict(self, X):
-        return np.column_stack([self._reg(self.regressor, X),
-                                self._clf(self.classifier, X).astype(float)])
+        return np.column_stack([self.regressor.predict(X),
+                                self.classifier.predict(X).astype(float)])
 
     def params(self):
-        idle = sum(int(sum(np.prod(w.shape) for w in m[-1].model_.get_layer(h).trainable_weights))
-                   for m, h in self._idle)
-        return count_params(self.regressor) + count_params(self.classifier) - idle
+        return count_params(self.regressor) + count_params(self.classifier)
+
+
+def separate_networks(epochs, seed):
+    """SeparateNetworks with JointRegressorClassifier's heads and default trunk."""
+    return SeparateNetworks(
+        heads=[("regression", RegressionHead(0)), ("classification", ClassificationHead(1))],
+        trunk=MLPTrunk(hidden_layer_sizes=(20, 10), kernel_initializer="he_normal"),
+        epochs=epochs, random_state=seed)
 
 
 def contenders(with_sex, epochs, seed):
@@ -70,27 +77,18 @@ def contenders(with_sex, epochs, seed):
     def joint(X, y):
         return make_pipeline(_pre(with_sex), JointRegressorClassifier(**keras_kw)).fit(X, y)
 
-    def separate_keras(X, y):
-        reg = make_pipeline(_pre(with_sex), JointRegressorClassifier(
-            loss_weights=(1.0, 0.0), **keras_kw)).fit(X, y)
-        clf = make_pipeline(_pre(with_sex), JointRegressorClassifier(
-            loss_weights=(0.0, 1.0), **keras_kw)).fit(X, y)
-        return _Pair(reg, clf, lambda m, X: m.predict(X)[:, 0],
-                     lambda m, X: m.predict(X)[:, 1],
-                     idle_heads=[(reg, "classification"), (clf, "regression")])
-
     def pair(regressor, classifier):
         def fit(X, y):
             reg = make_pipeline(_pre(with_sex), regressor).fit(X, y[:, 0])
             clf = make_pipeline(_pre(with_sex), classifier).fit(X, y[:, 1].astype(int))
-            return _Pair(reg, clf, lambda m, X: m.predict(X), lambda m, X: m.predict(X))
+            return _Pair(reg, clf)
         return fit
 
     mlp = {"hidden_layer_sizes": (20, 10), "batch_size": 32, "max_iter": epochs,
            "random_state": seed}
     return {
         "joint keras": joint,
-        "separate keras": separate_keras,
+        "separate keras": make_pipeline(_pre(with_sex), separate_networks(epochs, seed)),
         "sklearn MLP pair": pair(MLPRegressor(**mlp), MLPClassifier(**mlp)),
         "HGB pair": pair(HistGradientBoostingRegressor(random_state=seed),
                          HistGradientBoostingClassifier(random_state=seed)),

@@ -16,7 +16,10 @@ Contenders:
   thresholds tuned on the training data);
 - sklearn MLPClassifier: the same hidden layer, Adam, batch 32, ``max_iter``
   equal to the epochs;
-- MultiOutput(LogReg): one logistic regression per label.
+- MultiOutput(LogReg): one logistic regression per label;
+- SeparateNetworks: one network per label, each the MultiLabelMLP network
+  (the same trunk, dropout, epochs and seed) with one sigmoid output,
+  threshold 0.5: the "separate single-task models" side of MultiLabelMLP.
 """
 
 import argparse
@@ -30,14 +33,17 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mtestimator import MultiLabelMLPClassifier
+from mtestimator import MultiLabelMLPClassifier, SeparateNetworks
 from mtestimator.datasets import load_emotions
+from mtestimator.heads import MultiLabelHead
+from mtestimator.trunks import MLPTrunk
 
 from ._harness import paired_wins, run_comparison, save_outputs, summarize
 from .bench_multilabel import HIGHER_IS_BETTER, evaluate
 
 NAME = "emotions"
 HIDDEN = (64,)
+N_LABELS = 6
 
 
 def contenders(epochs=50, seed=0):
@@ -51,10 +57,12 @@ def contenders(epochs=50, seed=0):
         ("sklearn MLPClassifier", MLPClassifier(HIDDEN, batch_size=32, max_iter=epochs,
                                                 random_state=seed)),
         ("MultiOutput(LogReg)", MultiOutputClassifier(LogisticRegression(max_iter=1000))),
-        # >>> More contenders go here, e.g. one network per label:
-        # ("SeparateNetworks", SeparateNetworks(...)),
-        # Anything with fit/predict on an (n, 6) 0/1 target works; it is put
-        # behind the same StandardScaler below.
+        ("SeparateNetworks", SeparateNetworks(
+            heads=[(f"label{j}", MultiLabelHead(columns=[j])) for j in range(N_LABELS)],
+            trunk=MLPTrunk(HIDDEN, dropout=keras_kw["dropout"]), epochs=epochs,
+            random_state=seed)),
+        # >>> More contenders go here. Anything with fit/predict on an (n, 6) 0/1
+        # target works; it is put behind the same StandardScaler below.
     ]
     return {name: make_pipeline(StandardScaler(), estimator) for name, estimator in entries}
 
@@ -77,7 +85,9 @@ def benchmark(n_splits=5, epochs=50, out="benchmarks/results", progress=True, n_
     for a, b, metric, hib in (
             ("MultiLabelMLP", "sklearn MLPClassifier", "hamming_loss", False),
             ("MultiLabelMLP", "MultiOutput(LogReg)", "hamming_loss", False),
-            ("MultiLabelMLP auto", "MultiLabelMLP", "f1_macro", True)):
+            ("MultiLabelMLP auto", "MultiLabelMLP", "f1_macro", True),
+            ("MultiLabelMLP", "SeparateNetworks", "hamming_loss", False),
+            ("MultiLabelMLP", "SeparateNetworks", "f1_macro", True)):
         wins, n, mean = paired_wins(df, a, b, metric, hib)
         lines.append(f"\n{a} beats {b} on {metric}: {wins}/{n} folds "
                      f"(mean advantage {mean:+.4f})")

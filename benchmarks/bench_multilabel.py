@@ -3,9 +3,12 @@
 Reference protocol (REFERENCE.md section 2): make_multilabel_classification
 (1000 rows, 10 features, 3 labels, random_state=1), RepeatedKFold(10, 3,
 random_state=1), identical splits for every contender. Metrics: subset
-accuracy, Hamming loss, micro and macro F1, fit seconds. The hand-written
-reference loop (plain Keras ``model.fit`` per fold) runs beside ours on the
-first repeat, so the speed ratio is measured in one run.
+accuracy, Hamming loss, micro and macro F1, fit seconds. "per-label
+networks" is SeparateNetworks with one MultiLabelMLPClassifier-shaped network
+(Dense(20), one sigmoid output) per label: the "separate single-task models"
+side. The hand-written reference loop (plain Keras ``model.fit`` per fold)
+runs beside ours on the first repeat, so the speed ratio is measured in one
+run.
 
 A harder set follows: 20 imbalanced labels, where per-label thresholds and
 class weights should matter.
@@ -16,7 +19,6 @@ import argparse
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_multilabel_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, hamming_loss
@@ -26,9 +28,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mtestimator import MultiLabelMLPClassifier
-from mtestimator._networks import OutputSpec, build_network, make_optimizer
-from mtestimator._training import fit_fast, predict_network
+from mtestimator import MultiLabelMLPClassifier, SeparateNetworks
+from mtestimator.heads import MultiLabelHead
+from mtestimator.trunks import MLPTrunk
 
 from ._harness import paired_wins, run_comparison, save_outputs, summarize
 
@@ -36,40 +38,13 @@ HIGHER_IS_BETTER = {"subset_accuracy": True, "hamming_loss": False, "f1_micro": 
                     "f1_macro": True, "fit_s": False}
 
 
-class SingleLabelNetwork(ClassifierMixin, BaseEstimator):
-    """Benchmark-only: one binary network (the same trunk, one sigmoid unit),
-    trained with mtestimator's own loop, for one label; wrapped per label by
-    MultiOutputClassifier it is the 'separate single-task models' contender."""
-
-    def __init__(self, epochs=100, random_state=0):
-        self.epochs = epochs
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        self.classes_ = np.array([0, 1])
-        X = np.asarray(X, dtype=np.float32)
-
-        def network():
-            return build_network(X.shape[1], [OutputSpec("y", 1, "sigmoid")],
-                                 hidden_layer_sizes=(20,), seed=self.random_state)
-
-        def trainer(trainer_class):
-            return trainer_class(network(), {"y": "binary_crossentropy"}, None,
-                                 make_optimizer("adam", 0.001))
-
-        self.model_ = network()
-        fit_fast(self.model_, ("single-label", X.shape[1]), trainer, X,
-                 {"y": np.asarray(y, np.float32).reshape(-1, 1)}, np.ones(len(X), np.float32),
-                 epochs=self.epochs, batch_size=32, learning_rate=0.001,
-                 seed=self.random_state)
-        return self
-
-    def predict_proba(self, X):
-        p = predict_network(self.model_, np.asarray(X, dtype=np.float32))["y"].ravel()
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X):
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+def per_label_networks(n_labels, hidden=(20,), epochs=100, random_state=0):
+    """The 'separate single-task models' contender: SeparateNetworks with one
+    network per label, each MultiLabelMLPClassifier's network (the same trunk,
+    epochs and batches) with one sigmoid output and threshold 0.5."""
+    return SeparateNetworks(
+        heads=[(f"label{j}", MultiLabelHead(columns=[j])) for j in range(n_labels)],
+        trunk=MLPTrunk(hidden), epochs=epochs, random_state=random_state)
 
 
 def reference_loop(X, y):
@@ -113,7 +88,7 @@ def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
                                           n_labels=2, random_state=1)
     contenders = {
         "MultiLabelMLPClassifier": MultiLabelMLPClassifier(),
-        "per-label networks": MultiOutputClassifier(SingleLabelNetwork()),
+        "per-label networks": per_label_networks(y.shape[1]),
         "sklearn MLPClassifier": MLPClassifier((20,), batch_size=32, max_iter=100,
                                                random_state=0),
         "MultiOutput(LogReg)": make_pipeline(StandardScaler(), MultiOutputClassifier(

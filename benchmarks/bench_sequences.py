@@ -1,6 +1,10 @@
 """Sequences: an LSTM joint network vs an MLP joint network on flattened
 windows vs separate single-task LSTM networks, on generated series.
 
+"separate LSTMs" is SeparateNetworks with the joint LSTM's heads and trunk
+(LSTM(32), he_normal, learning rate 0.005, the same epochs and seed): one
+network per head, each trained on its own loss.
+
 make_multitask_series(1000 series, 20 steps, 1 channel, random_state=0):
 predict the next value (MAE) and whether the series is falling (accuracy).
 KFold(5, shuffle, random_state=0), identical splits; each contender is a
@@ -13,21 +17,15 @@ from sklearn.metrics import accuracy_score, mean_absolute_error
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FunctionTransformer, make_pipeline
 
-from mtestimator import JointRegressorClassifier
+from mtestimator import JointRegressorClassifier, SeparateNetworks
 from mtestimator.datasets import make_multitask_series
+from mtestimator.heads import ClassificationHead, RegressionHead
 from mtestimator.preprocessing import SequenceStandardScaler
+from mtestimator.trunks import RecurrentTrunk
 
 from ._harness import paired_wins, run_comparison, save_outputs, summarize
 
 HIGHER_IS_BETTER = {"mae": False, "accuracy": True, "fit_s": False}
-
-
-class _Pair:
-    def __init__(self, reg, clf):
-        self.reg, self.clf = reg, clf
-
-    def predict(self, X):
-        return np.column_stack([self.reg.predict(X)[:, 0], self.clf.predict(X)[:, 1]])
 
 
 class _LastValue:
@@ -38,16 +36,15 @@ class _LastValue:
 def contenders(epochs):
     kw = {"epochs": epochs, "learning_rate": 0.005, "random_state": 0}
 
-    def lstm(weights=(1.0, 1.0)):
-        return make_pipeline(SequenceStandardScaler(), JointRegressorClassifier(
-            (32,), trunk="lstm", loss_weights=weights, **kw))
-
-    def separate(X, y):
-        return _Pair(lstm((1.0, 0.0)).fit(X, y), lstm((0.0, 1.0)).fit(X, y))
+    lstm = make_pipeline(SequenceStandardScaler(), JointRegressorClassifier(
+        (32,), trunk="lstm", **kw))
+    separate = make_pipeline(SequenceStandardScaler(), SeparateNetworks(
+        heads=[("regression", RegressionHead(0)), ("classification", ClassificationHead(1))],
+        trunk=RecurrentTrunk((32,), cell="lstm", kernel_initializer="he_normal"), **kw))
 
     flat = make_pipeline(SequenceStandardScaler(), FunctionTransformer(
         lambda X: X.reshape(len(X), -1)), JointRegressorClassifier((20, 10), **kw))
-    return {"joint LSTM": lstm(), "joint MLP (flattened)": flat,
+    return {"joint LSTM": lstm, "joint MLP (flattened)": flat,
             "separate LSTMs": separate, "last value": lambda X, y: _LastValue()}
 
 
