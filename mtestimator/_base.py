@@ -62,6 +62,19 @@ def _is_frame(y):
     return isinstance(y, pd.DataFrame)
 
 
+def fresh_seed():
+    """A new seed from the operating system, touching no global RNG state."""
+    import secrets
+
+    return secrets.randbits(31)
+
+
+def _comparable(params):
+    """Parameters with NaN made comparable (NaN != NaN, even after a pickle)."""
+    return {k: "nan" if isinstance(v, float) and np.isnan(v) else v
+            for k, v in params.items()}
+
+
 class BaseMultiTask(BaseEstimator):
     """Shared machinery of the estimators: the fit sequence and prediction.
 
@@ -325,8 +338,11 @@ class BaseMultiTask(BaseEstimator):
         Like scikit-learn's MLP: the first call (on an unfitted estimator)
         initialises the network and trains one epoch; later calls continue
         it. The targets must hold no class or label unseen by the first
-        call; parameters that change the network's shape (trunk, heads)
-        cannot change between calls (call ``fit``).
+        call. Between calls, ``learning_rate``, ``epochs`` and ``callbacks``
+        may change and apply; the heads, the trunk, the optimizer and
+        ``loss_weights="auto"`` may not (a ValueError says to call ``fit``).
+        A call that fails (divergence, Ctrl-C) leaves the estimator, its
+        weights and optimizer state as they were.
 
         Parameters
         ----------
@@ -353,7 +369,10 @@ class BaseMultiTask(BaseEstimator):
         previous = dict(self.__dict__)
         saved = None
         if warm:
-            saved = (self.model_.get_weights(), copy.deepcopy(self.heads_))
+            optimizer = getattr(self.model_, "optimizer", None)
+            saved = (self.model_.get_weights(), copy.deepcopy(self.heads_),
+                     [np.array(v.numpy()) for v in optimizer.variables]
+                     if optimizer is not None and optimizer.built else None)
         try:
             self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial,
                                classes=classes)
@@ -363,6 +382,9 @@ class BaseMultiTask(BaseEstimator):
             if saved is not None:
                 self.model_.set_weights(saved[0])
                 self.heads_ = saved[1]
+                if saved[2] is not None:
+                    for var, value in zip(self.model_.optimizer.variables, saved[2]):
+                        var.assign(value)
             raise
         return self
 
@@ -374,6 +396,8 @@ class BaseMultiTask(BaseEstimator):
             heads, trunk = self.heads_, self.trunk_
         else:
             self._seed = _seed_from(self.random_state)
+            # unseeded: a fresh seed from the OS (Keras would draw from `random`)
+            self._fit_seed = self._seed if self._seed is not None else fresh_seed()
         # 2. X through the trunk; y split between the heads
         X = trunk.validate_X(self, X, reset=not warm)
         y = self._check_y(y, reset=not warm)
@@ -382,7 +406,7 @@ class BaseMultiTask(BaseEstimator):
         w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if np.any(w > _FLOAT32_MAX):
             raise ValueError(
-                f"sample_weight holds {w.max()!r}, beyond float32's range "
+                f"sample_weight holds {float(w.max())!r}, beyond float32's range "
                 f"({_FLOAT32_MAX:.3g}) in which the network trains; rescale the weights."
             )
         if not np.any(w > 0):
@@ -432,6 +456,7 @@ class BaseMultiTask(BaseEstimator):
                     f"({weights}); at least one head must have a positive loss_weight."
                 )
             self.heads_, self.trunk_ = heads, trunk
+            self._fitted_with = self._fit_settings()
             self._X_dtype = "string" if X.dtype.kind == "U" else "float32"
             # 5. the network
             self.model_ = self._network(heads, trunk)
@@ -455,14 +480,25 @@ class BaseMultiTask(BaseEstimator):
         self._after_fit()
 
     def _check_unchanged(self, heads, trunk):
-        fitted = [(n, type(h), h.get_params()) for n, h in self.heads_]
-        wanted = [(n, type(h), h.get_params()) for n, h in heads]
+        fitted = [(n, type(h), _comparable(h.get_params())) for n, h in self.heads_]
+        wanted = [(n, type(h), _comparable(h.get_params())) for n, h in heads]
         if fitted != wanted or type(trunk) is not type(self.trunk_) or \
                 trunk.cache_key() != self.trunk_.cache_key():
             raise ValueError(
                 f"The heads or the trunk of {type(self).__name__} changed since it was "
                 "fitted (set_params); partial_fit cannot change the network. Call fit."
             )
+        fitted_with = getattr(self, "_fitted_with", None)
+        if fitted_with is not None and fitted_with != self._fit_settings():
+            raise ValueError(
+                f"The optimizer or the loss weighting of {type(self).__name__} changed "
+                f"since it was fitted ({fitted_with} -> {self._fit_settings()}); "
+                "partial_fit continues the same optimizer and network. Call fit."
+            )
+
+    def _fit_settings(self):
+        """What partial_fit cannot change besides the network's layers."""
+        return {"optimizer": self.optimizer, "uncertainty": bool(self._uncertainty())}
 
     def _check_backend_input(self):
         if self._X_dtype == "string":
@@ -482,7 +518,8 @@ class BaseMultiTask(BaseEstimator):
 
         specs = [OutputSpec(name, head.output_units_, head.output_activation_)
                  for name, head in heads]
-        model = build_network(self.input_shape_, specs, trunk.build, seed=self._seed,
+        model = build_network(self.input_shape_, specs, trunk.build,
+                              seed=getattr(self, "_fit_seed", self._seed),
                               input_dtype=self._X_dtype)
         if self._uncertainty():
             model = add_uncertainty_weights(model)[0]
@@ -526,7 +563,7 @@ class BaseMultiTask(BaseEstimator):
             stratify = None  # a class with one member cannot be split
         try:
             train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
-                                          random_state=self._seed, stratify=stratify)
+                                          random_state=self._fit_seed, stratify=stratify)
         except ValueError:
             train, val = [], []
         if len(train) == 0 or len(val) == 0:
@@ -545,9 +582,11 @@ class BaseMultiTask(BaseEstimator):
         return take(train), take(val)
 
     def _train(self, X, Y, W, validation, *, epochs, warm):
-        from ._training import fit_fast, fit_general, fresh_seed
+        from ._training import fit_fast, fit_general
 
-        seed = self._seed if self._seed is not None else fresh_seed()
+        seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
+        if seed is None:
+            seed = self._seed if self._seed is not None else fresh_seed()
         initial_epoch = self.n_iter_ if warm else 0
         seed = seed + initial_epoch  # partial_fit continues: new shuffles
         common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
@@ -562,6 +601,8 @@ class BaseMultiTask(BaseEstimator):
                 self.model_.compile(
                     optimizer=make_optimizer(self.optimizer, self.learning_rate),
                     loss=losses, loss_weights=loss_weights)
+            else:  # partial_fit continues the compiled optimizer, at today's rate
+                self.model_.optimizer.learning_rate = self.learning_rate
             # deep copies made per fit: the parameter objects never hold a fit's
             # state (an open CSVLogger file, a model), so the estimator still
             # clones, pickles and cross-validates after fitting
@@ -578,7 +619,8 @@ class BaseMultiTask(BaseEstimator):
                 self.model_, self._trainer_key(), self._make_trainer, X, Y, W,
                 learning_rate=self.learning_rate, validation=validation,
                 patience=self.n_iter_no_change,
-                optimizer_state=self._optimizer_state if warm else None, **common)
+                optimizer_state=getattr(self, "_optimizer_state", None) if warm else None,
+                **common)
         losses = np.asarray(history["loss"], dtype=float)
         if not np.all(np.isfinite(losses)):
             raise FloatingPointError(
@@ -726,6 +768,7 @@ class BaseMultiTask(BaseEstimator):
         score : float
         """
         check_is_fitted(self, "model_")
+        check_consistent_length(X, y)
         natural = self._natural_targets(y, self.heads_)
         predictions = self._decode_all(self._predict_raw(X))
         scores = [head.score_targets(natural[name], predictions[name],

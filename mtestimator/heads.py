@@ -284,7 +284,7 @@ class RegressionHead(BaseHead):
         if np.nanmax(np.abs(target), initial=0.0) > _FLOAT32_MAX:
             raise ValueError(
                 f"{self._where()}: the regression target holds "
-                f"{np.nanmax(np.abs(target))!r}, beyond float32's range "
+                f"{float(np.nanmax(np.abs(target)))!r}, beyond float32's range "
                 f"({_FLOAT32_MAX:.3g}) in which the network trains; express it in "
                 "larger units (e.g. thousands) first."
             )
@@ -335,7 +335,7 @@ class RegressionHead(BaseHead):
             if np.any((std > 0) & (std < tiny)):
                 raise ValueError(
                     f"{self._where()}: the regression target's standard deviation "
-                    f"({std.min()!r}) underflows float32, in which the network trains; "
+                    f"({float(std.min())!r}) underflows float32, in which the network trains; "
                     "express it in smaller units (e.g. multiply by 1e6) first."
                 )
             self.mean_ = mean

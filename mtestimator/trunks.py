@@ -74,10 +74,13 @@ def check_float32_range(X):
     """X (float64, sparse or dense) must fit float32, where the network computes."""
     values = X.data if sp.issparse(X) else X
     if values.size and np.abs(values).max() > _FLOAT32_MAX:
-        where = np.argwhere(np.abs(X.toarray() if sp.issparse(X) else X) > _FLOAT32_MAX)[0]
-        column = f"column {where[1]}" if len(where) > 1 else "a value"
+        dense = X.toarray() if sp.issparse(X) else X
+        where = tuple(int(i) for i in np.argwhere(np.abs(dense) > _FLOAT32_MAX)[0])
+        place = {2: f"column {where[-1]}",
+                 3: f"timestep {where[1]}, channel {where[-1]}"}.get(
+                     len(where), f"position {where[1:]}")
         raise ValueError(
-            f"X holds {np.asarray(X[tuple(where)]).item()!r} in {column} (row {where[0]}), "
+            f"X holds {float(dense[where])!r} in {place} (row {where[0]}), "
             f"beyond float32's range ({_FLOAT32_MAX:.3g}) in which the network computes. "
             "Scale the features (e.g. StandardScaler in a Pipeline) or change their units."
         )
@@ -131,6 +134,12 @@ class BaseTrunk(BaseEstimator):
                 raise ValueError(
                     f"{type(self).__name__} expects X of shape (n_samples, timesteps, "
                     f"channels) or (n_samples, timesteps); got {X.ndim} dimensions."
+                )
+            if 0 in X.shape[1:]:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least one timestep and one channel; "
+                    f"got X of shape {X.shape} ({X.shape[1]} timesteps, {X.shape[2]} "
+                    "channels)."
                 )
         check_float32_range(X)
         X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
@@ -305,9 +314,10 @@ class KerasTrunk(BaseTrunk):
         ``build_fn(input_shape)`` returns a Keras model (or layer) from one
         batch of samples of shape ``(batch, *input_shape)`` to a 2-D feature
         tensor ``(batch, n_features)``. If it also accepts a ``seed``
-        argument it receives the estimator's seed (an int, or None), to seed
-        its initializers and dropout layers; otherwise its layers are as
-        random as it makes them.
+        argument it receives an int seed (the estimator's ``random_state``,
+        or a fresh one per fit when that is None), to seed its initializers
+        and dropout layers; otherwise its layers are as random as it makes
+        them.
     input_dtype : {"float32", "string"} or None, default=None
         What X holds. ``None``: strings if X is an array of strings (text),
         else float32 numbers.
@@ -376,6 +386,11 @@ class KerasTrunk(BaseTrunk):
         if "seed" in inspect.signature(self.build_fn).parameters:
             kwargs["seed"] = next(seeds)
         model = self.build_fn(tuple(inputs.shape[1:]), **kwargs)
+        if not callable(model):
+            raise ValueError(
+                "KerasTrunk's build_fn must return a Keras model or layer (called on the "
+                f"input tensor); it returned {model!r}."
+            )
         features = model(inputs)
         if len(features.shape) != 2:
             raise ValueError(

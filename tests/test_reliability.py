@@ -133,27 +133,6 @@ def _table(rows, arity):
 
 #: Rows that document a bug of the package: the row holds the correct outcome.
 XFAIL = {
-    "seq-X-1e39-names-channel":
-        "bug: for 3-D X the float32-range message names only 'column <timestep>' and "
-        "drops the channel (check_float32_range uses where[1] only)",
-    "lstm-0-timesteps":
-        "bug: sequence X with 0 timesteps passes validation and fails inside Keras",
-    "conv1d-0-timesteps":
-        "bug: sequence X with 0 timesteps passes validation and fails inside Keras",
-    "conv1d-0-channels":
-        "bug: sequence X with 0 channels passes validation and fails inside Keras",
-    "lstm-0-channels":
-        "bug: sequence X with 0 channels is accepted and trains on nothing",
-    "keras-trunk-returns-none":
-        "bug: a build_fn returning None fails with \"'NoneType' object is not callable\"",
-    "ml-score-y-rows": "bug: score with y of another length raises IndexError",
-    "joint-score-y-rows": "bug: score with y of another length raises IndexError",
-    "mt-score-y-rows": "bug: score with y of another length raises IndexError",
-    "pf-loss-weights-to-auto":
-        "bug: partial_fit accepts loss_weights changed to 'auto' (the network changes: "
-        "uncertainty layers); loss_weights_ then fails with 'No such layer'",
-    "pf-loss-weights-from-auto":
-        "bug: partial_fit accepts loss_weights changed from 'auto' (the network changes)",
 }
 
 #: Rows that only apply on one backend.
@@ -699,9 +678,9 @@ _DIVERGE = {"scale_regression_target": False, "optimizer": "sgd", "learning_rate
 
 def _warm(make, y):
     """Fitted at normal settings (Adam, lr 0.001, the target unscaled), then set to
-    diverge."""
+    diverge (partial_fit keeps the optimizer: only its rate changes)."""
     return lambda: make(scale_regression_target=False).fit(X, y).set_params(
-        optimizer="sgd", learning_rate=1.0)
+        learning_rate=1.0)
 
 
 def _mt_diverging(scale_regression_target=False, **kw):
@@ -777,7 +756,7 @@ def test_diverging_partial_fit_keeps_weights_history_heads_and_persists(path, tm
     snap = _snapshot(est)
     proba = est.predict_proba(X)
     assert est.n_iter_ == 3 and np.isfinite(proba).all()
-    est.set_params(optimizer="sgd", learning_rate=1.0)
+    est.set_params(learning_rate=1.0)
     with pytest.raises(FloatingPointError, match="diverged"):
         est.partial_fit(X, _BIG)
     _assert_unchanged(est, snap)
@@ -791,9 +770,7 @@ def test_diverging_partial_fit_keeps_weights_history_heads_and_persists(path, tm
 
 @pytest.mark.parametrize("path", [
     "fast",
-    pytest.param("callbacks", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: on the callbacks path a failed partial_fit leaves the compiled optimizer's "
-        "state (iterations, moments: NaN) advanced, so the next partial_fit diverges"))),
+    "callbacks",
 ])
 def test_partial_fit_after_a_failed_one_is_the_one_without_it(path):
     callbacks = [_CB()] if path == "callbacks" else None
@@ -808,9 +785,7 @@ def test_partial_fit_after_a_failed_one_is_the_one_without_it(path):
 
 @pytest.mark.parametrize("path", [
     "fast",
-    pytest.param("callbacks", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: on the callbacks path partial_fit reuses the model compiled by the first "
-        "call: set_params(learning_rate=...) (and optimizer=...) is silently ignored"))),
+    "callbacks",
 ])
 def test_partial_fit_uses_the_current_learning_rate(path):
     callbacks = [_CB()] if path == "callbacks" else None
@@ -837,20 +812,9 @@ def _continued_with(optimizers, other_fit):
     return est.predict_proba(X)
 
 
-_STATE_LEAK = ("bug: partial_fit with another optimizer than the last call zips the "
-               "previous optimizer's state into the new one: missing slots keep what a "
-               "cached trainer last held (another estimator's fit)")
-_SHAPE_ERROR = ("bug: partial_fit after set_params(optimizer=...) fails with a Keras "
-                "'shape of the target variable' error (the old optimizer's state assigned "
-                "slot by slot to the new one)")
-
-
 @pytest.mark.parametrize("optimizers", [
     ["adam"], ["sgd"], ["adamw"],
-    pytest.param(["sgd", "adam"], marks=pytest.mark.xfail(strict=True, reason=_STATE_LEAK)),
-    pytest.param(["nadam"], marks=pytest.mark.xfail(strict=True, reason=_STATE_LEAK)),
-    pytest.param(["rmsprop"], marks=pytest.mark.xfail(strict=True, reason=_SHAPE_ERROR)),
-    pytest.param(["adagrad"], marks=pytest.mark.xfail(strict=True, reason=_SHAPE_ERROR)),
+    ["sgd", "adam"], ["nadam"], ["rmsprop"], ["adagrad"],
 ], ids="-".join)
 def test_partial_fit_with_another_optimizer_depends_only_on_this_estimator(optimizers):
     # Either a clear "Call fit" or a continuation that is a function of this
@@ -863,13 +827,6 @@ def test_partial_fit_with_another_optimizer_depends_only_on_this_estimator(optim
         np.testing.assert_array_equal(alone, beside)
 
 
-_ROUND_TRIP_BUG = (
-    "bug: partial_fit on an unpickled (pickle, joblib) or loaded estimator raises 'The heads "
-    "or the trunk ... changed since it was fitted ... Call fit': _check_unchanged compares "
-    "get_params() with ==, and the heads' default otherwise=np.nan is a new NaN object after "
-    "the round trip (nan != nan); after load, _optimizer_state is also missing "
-    "(AttributeError)")
-
 
 def _round_trip(est, how, tmp_path):
     if how == "pickle":
@@ -881,7 +838,6 @@ def _round_trip(est, how, tmp_path):
     return mtestimator.load(tmp_path / "est.mtest")
 
 
-@pytest.mark.xfail(strict=True, reason=_ROUND_TRIP_BUG)
 @pytest.mark.parametrize("how", ["pickle", "joblib", "load"])
 @pytest.mark.parametrize("source", ["ml", "joint", "mt"])
 def test_partial_fit_continues_after_a_round_trip(source, how, tmp_path):
@@ -1066,10 +1022,6 @@ def test_seeded_fits_neither_read_nor_change_the_global_generators():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with random_state=None the network is built with seed=None, so Keras draws "
-    "the initializers' seeds from Python's global `random` (fresh_seed() is only used "
-    "for the shuffling); the docstring says no global random state is read or changed"))
 def test_unseeded_fit_does_not_touch_the_global_generators():
     random.seed(5)
     np.random.seed(5)
