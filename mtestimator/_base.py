@@ -365,14 +365,9 @@ class BaseMultiTask(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        warm = partial and hasattr(self, "model_")
+        warm = partial and self._has_network()
         previous = dict(self.__dict__)
-        saved = None
-        if warm:
-            optimizer = getattr(self.model_, "optimizer", None)
-            saved = (self.model_.get_weights(), copy.deepcopy(self.heads_),
-                     [np.array(v.numpy()) for v in optimizer.variables]
-                     if optimizer is not None and optimizer.built else None)
+        saved = self._snapshot() if warm else None
         try:
             self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial,
                                classes=classes)
@@ -380,13 +375,29 @@ class BaseMultiTask(BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(previous)
             if saved is not None:
-                self.model_.set_weights(saved[0])
-                self.heads_ = saved[1]
-                if saved[2] is not None:
-                    for var, value in zip(self.model_.optimizer.variables, saved[2]):
-                        var.assign(value)
+                self._restore(saved)
             raise
         return self
+
+    def _has_network(self):
+        """Whether a network was fitted (what partial_fit continues)."""
+        return hasattr(self, "model_")
+
+    def _snapshot(self):
+        """The fitted state a failed partial_fit changes in place: the network's
+        weights, its compiled optimizer's state (callbacks path) and the heads."""
+        optimizer = getattr(self.model_, "optimizer", None)
+        return (self.model_.get_weights(), copy.deepcopy(self.heads_),
+                [np.array(v.numpy()) for v in optimizer.variables]
+                if optimizer is not None and optimizer.built else None)
+
+    def _restore(self, saved):
+        weights, heads, optimizer_state = saved
+        self.model_.set_weights(weights)
+        self.heads_ = heads
+        if optimizer_state is not None:
+            for var, value in zip(self.model_.optimizer.variables, optimizer_state):
+                var.assign(value)
 
     def _fit_sequence(self, X, y, sample_weight, *, warm, partial, classes=None):
         # 1. parameters

@@ -383,37 +383,22 @@ class SeparateNetworks(MultiTaskEstimator):
 
     # -- fitting: the base's sequence, one network per head ----------------------------
 
-    def _fit(self, X, y, sample_weight, *, partial, **kwargs):
-        # BaseMultiTask._fit, with "fitted" meaning estimators_, and the state a failed
-        # partial_fit restores being every network's weights, optimizer and history
-        # (all or nothing, as there).
-        self._validate_params()
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        warm = partial and hasattr(self, "estimators_")
-        previous = dict(self.__dict__)
-        saved = None
-        if warm:
-            saved = ([(t.model_.get_weights(), _optimizer_state(t.model_),
-                       copy.deepcopy(dict(t.history_))) for _, t in self.estimators_],
-                     copy.deepcopy(self.heads_))
-        try:
-            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial, **kwargs)
-        except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
-            self.__dict__.clear()
-            self.__dict__.update(previous)
-            if saved is not None:
-                for (_, trainer), (weights, state, history) in zip(self.estimators_,
-                                                                   saved[0]):
-                    trainer.model_.set_weights(weights)
-                    if state is not None:
-                        _set_optimizer_state(trainer.model_, state)
-                    trainer.history_ = defaultdict(list, history)
-                self.heads_ = saved[1]
-            raise
-        return self
+    def _has_network(self):
+        return hasattr(self, "estimators_")
+
+    def _snapshot(self):
+        # every network's weights, optimizer and history, and the heads
+        return ([(t.model_.get_weights(), _optimizer_state(t.model_),
+                  copy.deepcopy(dict(t.history_))) for _, t in self.estimators_],
+                copy.deepcopy(self.heads_))
+
+    def _restore(self, saved):
+        for (_, trainer), (weights, state, history) in zip(self.estimators_, saved[0]):
+            trainer.model_.set_weights(weights)
+            if state is not None:
+                _set_optimizer_state(trainer.model_, state)
+            trainer.history_ = defaultdict(list, history)
+        self.heads_ = saved[1]
 
     def _network(self, heads, trunk):
         """No single network (``model_`` is None): each head's network is built by
