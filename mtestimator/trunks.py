@@ -147,8 +147,17 @@ class BaseTrunk(BaseEstimator):
         return X
 
 
+class _LayerStackTrunk(BaseTrunk):
+    """A trunk of ``hidden_layer_sizes`` layers with a Keras ``kernel_initializer``."""
+
+    def check(self, owner):
+        super().check(owner)
+        check_layer_sizes(self.hidden_layer_sizes, owner)
+        check_initializer(self.kernel_initializer, owner)
+
+
 @register
-class MLPTrunk(BaseTrunk):
+class MLPTrunk(_LayerStackTrunk):
     """Dense layers, each optionally followed by dropout, on 2-D X.
 
     Parameters
@@ -182,11 +191,6 @@ class MLPTrunk(BaseTrunk):
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
 
-    def check(self, owner):
-        super().check(owner)
-        check_layer_sizes(self.hidden_layer_sizes, owner)
-        check_initializer(self.kernel_initializer, owner)
-
     def validate_X(self, estimator, X, reset):
         return self._validate_dense(estimator, X, reset, sequence=False)
 
@@ -200,7 +204,7 @@ class MLPTrunk(BaseTrunk):
 
 
 @register
-class RecurrentTrunk(BaseTrunk):
+class RecurrentTrunk(_LayerStackTrunk):
     """Stacked LSTM or GRU layers on sequences ``(n_samples, timesteps, channels)``.
 
     2-D X is read as one channel. The recurrent layers use Keras's tanh.
@@ -235,11 +239,6 @@ class RecurrentTrunk(BaseTrunk):
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
 
-    def check(self, owner):
-        super().check(owner)
-        check_layer_sizes(self.hidden_layer_sizes, owner)
-        check_initializer(self.kernel_initializer, owner)
-
     def validate_X(self, estimator, X, reset):
         return self._validate_dense(estimator, X, reset, sequence=True)
 
@@ -252,7 +251,7 @@ class RecurrentTrunk(BaseTrunk):
 
 
 @register
-class Conv1DTrunk(BaseTrunk):
+class Conv1DTrunk(_LayerStackTrunk):
     """Causal Conv1D layers, then global average pooling over time.
 
     Parameters
@@ -286,11 +285,6 @@ class Conv1DTrunk(BaseTrunk):
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
-
-    def check(self, owner):
-        super().check(owner)
-        check_layer_sizes(self.hidden_layer_sizes, owner)
-        check_initializer(self.kernel_initializer, owner)
 
     def validate_X(self, estimator, X, reset):
         return self._validate_dense(estimator, X, reset, sequence=True)
