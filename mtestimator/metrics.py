@@ -160,7 +160,9 @@ def make_head_scorer(score_func, *, head, greater_is_better=True,
     >>> from sklearn.metrics import mean_absolute_error
     >>> mae = make_head_scorer(mean_absolute_error, head="regression",
     ...                        greater_is_better=False)
-    >>> mae = mae.set_score_request(sample_weight=True)
+    >>> import sklearn
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     mae = mae.set_score_request(sample_weight=True)
     """
     if not isinstance(head, str) or not head:
         raise ValueError(f"head must be the name of a head (a string); got {head!r}.")
