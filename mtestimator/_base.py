@@ -603,8 +603,6 @@ class BaseMultiTask(BaseEstimator):
         common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
                   "seed": seed}
         if self.callbacks:  # general path: Keras's own fit, any callbacks
-            import keras
-
             from ._networks import make_optimizer
 
             if not warm or not getattr(self.model_, "compiled", False):
@@ -614,17 +612,9 @@ class BaseMultiTask(BaseEstimator):
                     loss=losses, loss_weights=loss_weights)
             else:  # partial_fit continues the compiled optimizer, at today's rate
                 self.model_.optimizer.learning_rate = self.learning_rate
-            # deep copies made per fit: the parameter objects never hold a fit's
-            # state (an open CSVLogger file, a model), so the estimator still
-            # clones, pickles and cross-validates after fitting
-            callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
-                         keras.callbacks.TerminateOnNaN()]
-            if validation is not None:
-                callbacks.append(keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.n_iter_no_change,
-                    restore_best_weights=True))
             history = fit_general(self.model_, X, Y, W, validation=validation,
-                                  callbacks=callbacks, verbose=self.verbose, **common)
+                                  callbacks=self._fit_callbacks(validation is not None),
+                                  verbose=self.verbose, **common)
         else:
             history, self._optimizer_state = fit_fast(
                 self.model_, self._trainer_key(), self._make_trainer, X, Y, W,
@@ -647,6 +637,21 @@ class BaseMultiTask(BaseEstimator):
         self.history_ = history
         self.n_iter_ = len(history["loss"])
         self._dense_layers = self._numpy_network()
+
+    def _fit_callbacks(self, early_stopping):
+        """The callbacks of one Keras fit: deep copies of the parameter's (which so
+        never hold a fit's state, an open CSVLogger file or a model, and the
+        estimator still clones, pickles and cross-validates after fitting),
+        TerminateOnNaN, and early stopping on the validation loss."""
+        import keras
+
+        callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
+                     keras.callbacks.TerminateOnNaN()]
+        if early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.n_iter_no_change,
+                restore_best_weights=True))
+        return callbacks
 
     def _numpy_network(self):
         """The trained Dense network as NumPy arrays, or False (other trunks:

@@ -193,7 +193,7 @@ class MultiTaskEstimator(BaseMultiTask):
                 name, _, sub = key[len("heads__"):].partition("__")
                 if name not in names:
                     raise ValueError(
-                        f"Invalid parameter {key!r} for estimator MultiTaskEstimator: it "
+                        f"Invalid parameter {key!r} for estimator {type(self).__name__}: it "
                         f"has no head {name!r}; its heads are {names!r}."
                     )
                 i = names.index(name)
@@ -213,7 +213,7 @@ class MultiTaskEstimator(BaseMultiTask):
                 isinstance(h, tuple) and len(h) == 2 and hasattr(h[1], "fit")
                 and hasattr(h[1], "encode") for h in self.heads):
             raise ValueError(
-                "The 'heads' parameter of MultiTaskEstimator must be a list of (name, "
+                f"The 'heads' parameter of {type(self).__name__} must be a list of (name, "
                 "head) tuples, heads from mtestimator.heads. Got "
                 f"{self.heads!r} instead."
             )

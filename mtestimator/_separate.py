@@ -352,32 +352,6 @@ class SeparateNetworks(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- parameters (MultiTaskEstimator's, named as this class) ---------------------
-
-    def set_params(self, **params):
-        """Set parameters, including ``heads__<name>[__<param>]`` and ``trunk__<param>``.
-
-        Parameters
-        ----------
-        **params : dict
-
-        Returns
-        -------
-        self : SeparateNetworks
-        """
-        try:
-            return super().set_params(**params)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("MultiTaskEstimator", "SeparateNetworks")) \
-                from None
-
-    def _make_heads(self):
-        try:
-            return super()._make_heads()
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("MultiTaskEstimator", "SeparateNetworks")) \
-                from None
-
     def _uncertainty(self):
         return False
 
@@ -459,16 +433,9 @@ class SeparateNetworks(MultiTaskEstimator):
             if self.callbacks:
                 import keras
 
-                # deep copies per network, as MultiTaskEstimator makes per fit: the
-                # parameter objects never hold a fit's state
-                callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
-                             keras.callbacks.TerminateOnNaN()]
-                if validation is not None:
-                    callbacks.append(keras.callbacks.EarlyStopping(
-                        monitor="val_loss", patience=self.n_iter_no_change,
-                        restore_best_weights=True))
-                callbacks.append(keras.callbacks.History())  # last: the one fit returns
-                kwargs["callbacks"] = callbacks
+                # fresh copies per network; History last: the one fit returns
+                kwargs["callbacks"] = [*self._fit_callbacks(validation is not None),
+                                       keras.callbacks.History()]
             if warm:
                 trainer.partial_fit(X, Y[name], sample_weight=W[name], **kwargs)
             else:
