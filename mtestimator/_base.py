@@ -69,6 +69,11 @@ def fresh_seed():
     return secrets.randbits(31)
 
 
+def _loss_key(loss):
+    """A loss (a Keras name or a configured Loss object) as a cache-key string."""
+    return repr(loss if isinstance(loss, str) else loss.get_config())
+
+
 def _comparable(params):
     """Parameters with NaN made comparable (NaN != NaN, even after a pickle)."""
     return {k: "nan" if isinstance(v, float) and np.isnan(v) else v
@@ -553,8 +558,7 @@ class BaseMultiTask(BaseEstimator):
             type(self).__name__, self.trunk_.cache_key(), tuple(self.input_shape_),
             self._X_dtype, self.optimizer, self._uncertainty(),
             tuple((name, type(h).__name__, h.output_units_, h.output_activation_,
-                   repr(h.build_loss() if isinstance(h.build_loss(), str)
-                        else h.build_loss().get_config()), float(h.loss_weight))
+                   _loss_key(h.build_loss()), float(h.loss_weight))
                   for name, h in self.heads_),
         )
 
