@@ -9,6 +9,7 @@ from ._threads import follow_thread_limit
 
 follow_thread_limit()  # before TensorFlow is imported: see _threads.py
 
+from ._cache import cache_info, clear_cache  # noqa: E402
 from ._estimator import MultiTaskEstimator  # noqa: E402
 from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
@@ -16,5 +17,5 @@ from ._persistence import load  # noqa: E402
 from ._separate import SeparateNetworks  # noqa: E402
 
 __all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",
-           "SeparateNetworks", "load"]
+           "SeparateNetworks", "cache_info", "clear_cache", "load"]
 __version__ = "0.2.0"

@@ -25,8 +25,9 @@ def epoch_order(n, seed, epoch):
 class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
 
-    def __init__(self, model, losses, loss_weights, optimizer):
-        super().__init__(model, losses, loss_weights, optimizer)
+    def __init__(self, model, losses, optimizer):
+        super().__init__(model, losses, optimizer)
+        self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
         self._run = tf.function(self._run_epochs, reduce_retracing=True)
         self._eval = tf.function(self._evaluate_graph, reduce_retracing=True)
 
@@ -37,6 +38,9 @@ class Trainer(BaseTrainer):
     @staticmethod
     def _zeros_like(var):
         return tf.zeros(var.shape, var.dtype)
+
+    def _set_loss_weights(self, values):
+        self._loss_weights.assign(values)
 
     @staticmethod
     def _data(X, Y, W):
@@ -53,8 +57,9 @@ class Trainer(BaseTrainer):
     def _losses(self, x, y, w, training):
         pred = self.model(x, training=training)
         per_head = [self.losses[n](y[n], pred[n], sample_weight=w[n]) for n in self.names]
-        total = tf.add_n([self.loss_weights[n] * l for n, l in zip(self.names, per_head)])
-        return tf.stack([total, *per_head])
+        per_head = tf.stack(per_head)
+        total = tf.reduce_sum(self._loss_weights * per_head)
+        return tf.concat([[total], per_head], axis=0)
 
     def _run_epochs(self, X, Y, W, first_epoch, n_epochs, batch_size, seed):
         n = tf.shape(X)[0]

@@ -14,8 +14,10 @@ else is here, in the order ``fit`` runs it:
    targets encoded;
 5. the network built from the trunk and one output layer per head (or, for
    ``partial_fit``, the fitted one continued);
-6. training: a cached compiled trainer (no callbacks) or Keras's own
-   ``model.fit`` (callbacks), the same batches in the same order;
+6. training: a cached compiled trainer run in chunks of epochs (progress,
+   Ctrl-C and callbacks with epoch hooks between chunks), or Keras's own
+   ``model.fit`` for callbacks with per-batch hooks; the same batches in the
+   same order either way;
 7. heads tuned after training (thresholds), on the early-stopping
    validation split or the training data.
 
@@ -547,26 +549,34 @@ class BaseMultiTask(BaseEstimator):
 
         losses = {name: head.build_loss() for name, head in self.heads_}
         if not self._uncertainty():
-            return losses, {name: float(h.loss_weight) for name, h in self.heads_}
+            return losses, self._loss_weights()
         return {name: UncertaintyWeightedLoss(loss, model.get_layer(f"{name}_uncertainty"),
                                               name=f"{name}_loss")
                 for name, loss in losses.items()}, None
 
+    def _loss_weights(self):
+        """Each head's static weight in the total loss; None with learned weights."""
+        if self._uncertainty():
+            return None
+        return {name: float(h.loss_weight) for name, h in self.heads_}
+
     def _trainer_key(self):
-        """What makes two fits able to share one compiled trainer."""
+        """What makes two fits able to share one compiled trainer. Values the
+        trainer takes at each fit (learning rate, loss weights, dropout rates,
+        batch size, epochs) are not in it."""
         return (
-            type(self).__name__, self.trunk_.cache_key(), tuple(self.input_shape_),
+            type(self).__name__, self.trunk_.compile_key(), tuple(self.input_shape_),
             self._X_dtype, self.optimizer, self._uncertainty(),
             tuple((name, type(h).__name__, h.output_units_, h.output_activation_,
-                   _loss_key(h.build_loss()), float(h.loss_weight))
-                  for name, h in self.heads_),
+                   _loss_key(h.build_loss())) for name, h in self.heads_),
         )
 
     def _make_trainer(self, trainer_class):
-        from ._networks import make_optimizer
+        from ._networks import make_optimizer, variable_dropout_rates
 
-        model = self._network(self.heads_, self.trunk_)
-        return trainer_class(model, *self._losses(model),
+        with variable_dropout_rates():
+            model = self._network(self.heads_, self.trunk_)
+        return trainer_class(model, self._losses(model)[0],
                              make_optimizer(self.optimizer, self.learning_rate))
 
     def _inner_split(self, X, Y, W, natural):
@@ -597,6 +607,7 @@ class BaseMultiTask(BaseEstimator):
         return take(train), take(val)
 
     def _train(self, X, Y, W, validation, *, epochs, warm):
+        from ._trainer import needs_batch_hooks
         from ._training import fit_fast, fit_general
 
         seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
@@ -606,7 +617,8 @@ class BaseMultiTask(BaseEstimator):
         seed = seed + initial_epoch  # partial_fit continues: new shuffles
         common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
                   "seed": seed}
-        if self.callbacks:  # general path: Keras's own fit, any callbacks
+        if any(needs_batch_hooks(cb) for cb in self.callbacks or ()):
+            # general path: Keras's own fit, for callbacks with per-batch hooks
             from ._networks import make_optimizer
 
             if not warm or not getattr(self.model_, "compiled", False):
@@ -622,10 +634,11 @@ class BaseMultiTask(BaseEstimator):
         else:
             history, self._optimizer_state = fit_fast(
                 self.model_, self._trainer_key(), self._make_trainer, X, Y, W,
-                learning_rate=self.learning_rate, validation=validation,
-                patience=self.n_iter_no_change,
+                learning_rate=self.learning_rate, loss_weights=self._loss_weights(),
+                validation=validation, patience=self.n_iter_no_change,
                 optimizer_state=getattr(self, "_optimizer_state", None) if warm else None,
-                **common)
+                callbacks=[copy.deepcopy(cb) for cb in self.callbacks or ()], verbose=self.verbose,
+                description=type(self).__name__, **common)
         losses = np.asarray(history["loss"], dtype=float)
         if not np.all(np.isfinite(losses)):
             raise FloatingPointError(
@@ -643,13 +656,13 @@ class BaseMultiTask(BaseEstimator):
         self._dense_layers = self._numpy_network()
 
     def _fit_callbacks(self, early_stopping):
-        """The callbacks of one Keras fit: deep copies of the parameter's (which so
+        """The callbacks of one Keras ``model.fit`` (the general path): deep copies of the parameter's (which so
         never hold a fit's state, an open CSVLogger file or a model, and the
         estimator still clones, pickles and cross-validates after fitting),
         TerminateOnNaN, and early stopping on the validation loss."""
         import keras
 
-        callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks),
+        callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks or ()),
                      keras.callbacks.TerminateOnNaN()]
         if early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(

@@ -4,7 +4,9 @@ Nothing here knows about scikit-learn. A network is a trunk shared by every
 head and one named output per head; the estimators decide which heads.
 """
 
+import contextvars
 import itertools
+from contextlib import contextmanager
 
 import keras
 from keras import ops
@@ -12,12 +14,16 @@ from keras import ops
 __all__ = [
     "OPTIMIZERS",
     "OutputSpec",
+    "VariableRateDropout",
+    "transferable_variables",
+    "variable_dropout_rates",
     "WeightedBinaryCrossentropy",
     "build_network",
     "make_optimizer",
     "conv1d_trunk",
     "mlp_trunk",
     "recurrent_trunk",
+    "set_dropout_rates",
 ]
 
 #: Optimizers by name; ``learning_rate`` is passed to each.
@@ -62,6 +68,86 @@ def _initializer(name, seed):
         return keras.initializers.get(name)
 
 
+_VARIABLE_RATES = contextvars.ContextVar("mtestimator_variable_rates", default=False)
+
+
+@contextmanager
+def variable_dropout_rates():
+    """Networks built inside this context get :class:`VariableRateDropout` layers.
+
+    A cached trainer's network is built so: a new dropout rate is then a value
+    assigned before a fit, not a new network and a new compilation.
+    """
+    token = _VARIABLE_RATES.set(True)
+    try:
+        yield
+    finally:
+        _VARIABLE_RATES.reset(token)
+
+
+@keras.saving.register_keras_serializable(package="mtestimator")
+class VariableRateDropout(keras.layers.Dropout):
+    """Dropout whose rate is a non-trainable variable (assign it; nothing retraces).
+
+    Draws the same masks as :class:`keras.layers.Dropout` with the same rate
+    and seed generator state.
+    """
+
+    def build(self, input_shape):
+        self.rate_variable = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.rate),
+            trainable=False, name="rate")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if training:
+            return _dropout_at_rate(inputs, self.rate_variable.value, self.noise_shape,
+                                    self.seed_generator)
+        return inputs
+
+
+def _dropout_at_rate(inputs, rate, noise_shape, seed_generator):
+    """``keras.random.dropout`` with a tensor rate: the backend's own code less
+    its Python tests of the rate (which a traced value cannot answer)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        from keras.src.backend.tensorflow.random import (_cast_seed, _get_concrete_noise_shape,
+                                                         draw_seed)
+
+        return tf.nn.experimental.stateless_dropout(
+            inputs, rate=rate, noise_shape=_get_concrete_noise_shape(inputs, noise_shape),
+            seed=_cast_seed(draw_seed(seed_generator)))
+    import jax
+    from keras.src.backend.jax.random import _get_concrete_noise_shape, jax_draw_seed
+
+    keep_prob = 1.0 - rate
+    mask = jax.random.bernoulli(jax_draw_seed(seed_generator), p=keep_prob,
+                                shape=_get_concrete_noise_shape(inputs, noise_shape))
+    mask = jax.numpy.broadcast_to(mask, inputs.shape)
+    return jax.lax.select(mask, inputs / keep_prob, jax.numpy.zeros_like(inputs))
+
+
+def _dropout(rate, seed, name):
+    layer = VariableRateDropout if _VARIABLE_RATES.get() else keras.layers.Dropout
+    return layer(rate, seed=seed, name=name)
+
+
+def transferable_variables(model):
+    """The variables a network shares with a copy of its architecture built
+    with or without :func:`variable_dropout_rates`: all but the rates."""
+    rates = {id(layer.rate_variable) for layer in model.layers
+             if isinstance(layer, VariableRateDropout)}
+    return [v for v in model.variables if id(v) not in rates]
+
+
+def set_dropout_rates(model, source):
+    """Give ``model``'s :class:`VariableRateDropout` layers the rates of the
+    same-named dropout layers of ``source``."""
+    for layer in model.layers:
+        if isinstance(layer, VariableRateDropout):
+            layer.rate_variable.assign(float(source.get_layer(layer.name).rate))
+
+
 def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
               kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
     """Stack of Dense layers (each optionally followed by Dropout).
@@ -89,7 +175,7 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
             name=f"trunk_dense_{i}",
         )(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+            x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return x
 
 
@@ -110,7 +196,7 @@ def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
             name=f"trunk_{cell}_{i}",
         )(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+            x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return x
 
 
@@ -128,7 +214,7 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
             name=f"trunk_conv1d_{i}",
         )(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"trunk_dropout_{i}")(x)
+            x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
 
 

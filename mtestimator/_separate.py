@@ -136,12 +136,16 @@ class _HeadTrainer:
 
     def _make_trainer(self, trainer_class):
         """A compiled trainer for this head's architecture (see _training.fit_fast)."""
-        return trainer_class(self.model(), dict(self.loss), None,
+        from ._networks import variable_dropout_rates
+
+        with variable_dropout_rates():
+            model = self.model()
+        return trainer_class(model, dict(self.loss),
                              self.optimizer(learning_rate=self.optimizer__learning_rate))
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, *,
-                         seed, key, validation=None, patience=None, callbacks=None,
-                         **kwargs):
+                         seed, key, validation=None, patience=None, callbacks=(),
+                         general=False, **kwargs):
         from ._training import fit_fast, fit_general
 
         (name,) = self.model_.output_names
@@ -150,7 +154,7 @@ class _HeadTrainer:
                     else np.asarray(sample_weight, np.float32))}
         batch_size = max(1, min(int(self.batch_size), len(X)))
         seed = seed + initial_epoch  # partial_fit continues: new shuffles
-        if callbacks:  # Keras's own fit, on the network scikeras compiled
+        if general:  # Keras's own fit (per-batch callbacks), on the network scikeras compiled
             history = fit_general(self.model_, X, Y, W, epochs=epochs, batch_size=batch_size,
                                   seed=seed, validation=validation, callbacks=callbacks,
                                   verbose=self.verbose)
@@ -159,7 +163,8 @@ class _HeadTrainer:
             history, state = fit_fast(
                 self.model_, key, self._make_trainer, X, Y, W, epochs=epochs,
                 batch_size=batch_size, learning_rate=self.optimizer__learning_rate,
-                seed=seed, validation=validation, patience=patience, optimizer_state=state)
+                seed=seed, validation=validation, patience=patience, optimizer_state=state,
+                callbacks=callbacks, verbose=self.verbose, description=self.model_.name)
             _set_optimizer_state(self.model_, state)
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
             self.history_ = defaultdict(list)
@@ -390,7 +395,7 @@ class SeparateNetworks(MultiTaskEstimator):
     def _head_trainer_key(self, name, head):
         """What makes two fits of one head's network able to share a compiled trainer."""
         loss = head.build_loss()
-        return (type(self).__name__, name, self.trunk_.cache_key(), tuple(self.input_shape_),
+        return (type(self).__name__, name, self.trunk_.compile_key(), tuple(self.input_shape_),
                 self._X_dtype, self.optimizer, type(head).__name__, head.output_units_,
                 head.output_activation_,
                 repr(loss if isinstance(loss, str) else loss.get_config()))
@@ -417,12 +422,14 @@ class SeparateNetworks(MultiTaskEstimator):
         return trainers
 
     def _train(self, X, Y, W, validation, *, epochs, warm):
+        from ._trainer import needs_batch_hooks
         from ._training import fresh_seed
 
         seed = self._seed if self._seed is not None else fresh_seed()
         if not warm:
             self.estimators_ = self._make_trainers()
         heads = dict(self.heads_)
+        general = any(needs_batch_hooks(cb) for cb in self.callbacks or ())
         history = {}
         for name, trainer in self.estimators_:
             kwargs = {"seed": seed, "key": self._head_trainer_key(name, heads[name]),
@@ -430,12 +437,15 @@ class SeparateNetworks(MultiTaskEstimator):
             if validation is not None:
                 Xv, Yv, Wv = validation
                 kwargs["validation"] = (Xv, {name: Yv[name]}, {name: Wv[name]})
-            if self.callbacks:
+            if general:
                 import keras
 
                 # fresh copies per network; History last: the one fit returns
                 kwargs["callbacks"] = [*self._fit_callbacks(validation is not None),
                                        keras.callbacks.History()]
+                kwargs["general"] = True
+            elif self.callbacks:  # epoch hooks only: the compiled trainer runs them
+                kwargs["callbacks"] = [copy.deepcopy(cb) for cb in self.callbacks]
             if warm:
                 trainer.partial_fit(X, Y[name], sample_weight=W[name], **kwargs)
             else:

@@ -1,36 +1,87 @@
-"""What every backend's trainer shares: losses, logs, the early-stopping loop.
+"""What every backend's trainer shares: losses, the epoch loop, callbacks.
+
+A fit runs the compiled training function in chunks of epochs. The first
+chunk is one epoch (it may include the compilation); each next chunk is
+sized from the last one's seconds per epoch to take about
+:data:`CHUNK_SECONDS`. Between chunks, and only there, Python runs: the
+progress display moves, Ctrl-C (KeyboardInterrupt) is raised, and a
+non-finite loss stops training. With validation data (early stopping) or
+callbacks, every chunk is one epoch, so that callbacks see each epoch's logs
+and the model's weights at that epoch, and can stop training or change the
+learning rate (``model.optimizer``) before the next one.
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses),
 ``_evaluate`` (losses on a validation set), ``_zeros_like`` and
-``compilations``.
+``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
+rate, the dropout rates, the batch size and the number of epochs are values
+of the compiled function, not constants of it.
 """
+
+import time
 
 import keras
 import numpy as np
 from keras.src.losses.losses import LossFunctionWrapper
 
-__all__ = ["BaseTrainer"]
+from ._networks import set_dropout_rates, transferable_variables
+from ._progress import make_progress
+
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "needs_batch_hooks"]
+
+#: Seconds of training between two returns to Python (progress, Ctrl-C).
+CHUNK_SECONDS = 0.5
+_MAX_GROWTH = 8  # a chunk is at most this many times longer than the last
+
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
+                "on_train_batch_end", "on_test_begin", "on_test_end",
+                "on_test_batch_begin", "on_test_batch_end")
+
+
+def needs_batch_hooks(callback):
+    """Whether ``callback`` needs Keras's own ``model.fit``: it implements a
+    per-batch or evaluation hook. TerminateOnNaN is the exception: the epoch
+    loop stops on a non-finite loss itself."""
+    if isinstance(callback, keras.callbacks.TerminateOnNaN):
+        return False
+    if isinstance(callback, keras.callbacks.ModelCheckpoint) and callback.save_freq == "epoch":
+        return False
+    return any(not getattr(getattr(callback, hook), "_is_default", False)
+               for hook in _BATCH_HOOKS)
 
 
 class BaseTrainer:
     """A network, its losses and optimizer, and a compiled training function."""
 
-    def __init__(self, model, losses, loss_weights, optimizer):
+    def __init__(self, model, losses, optimizer):
         self.model = model
         self.names = list(losses)
         self.losses = {n: LossFunctionWrapper(keras.losses.get(l)) if isinstance(l, str) else l
                        for n, l in losses.items()}
-        weights = loss_weights or {}
-        self.loss_weights = {n: float(weights.get(n, 1.0)) for n in self.names}
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
+        self.model.optimizer = optimizer  # what callbacks such as ReduceLROnPlateau change
+        self.loss_weights = dict.fromkeys(self.names, 1.0)
 
-    def reset(self, source, learning_rate, optimizer_state=None):
-        """Start a fit: weights (and dropout seeds) of ``source``, and a fresh
-        optimizer, or the one saved in ``optimizer_state``."""
-        for dst, src in zip(self.model.variables, source.variables):
+    def nbytes(self):
+        """Bytes of the network's and the optimizer's variables."""
+        return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                   for v in [*self.model.variables, *self.optimizer.variables])
+
+    def release(self):
+        """Hook: the cache drops this trainer; free what the backend holds for it."""
+
+    def variables(self):
+        """The network's variables that a fit copies in and out."""
+        return transferable_variables(self.model)
+
+    def reset(self, source, learning_rate, loss_weights=None, optimizer_state=None):
+        """Start a fit: weights, dropout seeds and rates of ``source``; the loss
+        weights (``None``: all 1); a fresh optimizer, or the one saved in
+        ``optimizer_state``."""
+        for dst, src in zip(self.variables(), transferable_variables(source)):
             dst.assign(src.value)
+        set_dropout_rates(self.model, source)
         if optimizer_state is None:
             for var in self.optimizer.variables:
                 var.assign(self._zeros_like(var))
@@ -38,35 +89,88 @@ class BaseTrainer:
             for var, value in zip(self.optimizer.variables, optimizer_state):
                 var.assign(value)
         self.optimizer.learning_rate = learning_rate
+        weights = loss_weights or {}
+        self.loss_weights = {n: float(weights.get(n, 1.0)) for n in self.names}
+        self._set_loss_weights(np.array([self.loss_weights[n] for n in self.names],
+                                        dtype=np.float32))
+
+    def _set_loss_weights(self, values):
+        """Hook: the loss weights changed (``values`` in the order of ``names``).
+        A backend that passes ``self.loss_weights`` at each call needs nothing."""
 
     def _logs(self, values, prefix=""):
         return {f"{prefix}loss": float(values[0]),
                 **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
 
-    def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None):
+    def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None,
+            callbacks=(), verbose=0, description=None):
         """Train; returns the per-epoch history (``loss``, ``<head>_loss``, ``val_*``).
 
-        With ``validation=(X, Y, W)`` and ``patience``, runs epoch by epoch,
-        stops after ``patience`` epochs without a lower validation loss and
-        restores the best weights.
+        With ``validation=(X, Y, W)`` and ``patience``, stops after
+        ``patience`` epochs without a lower validation loss and restores the
+        best weights. ``callbacks`` are Keras callbacks with epoch hooks
+        only (see :func:`needs_batch_hooks`); ``verbose`` as in
+        :mod:`~mtestimator._progress`.
         """
+        epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         data = self._data(X, Y, W)
-        if validation is None:
-            values = self._epochs(data, 0, int(epochs), int(batch_size), int(seed))
-            logs = [self._logs(v) for v in values]
-        else:
-            val = self._data(*validation)
-            logs, best, best_weights, waited = [], np.inf, None, 0
-            for epoch in range(int(epochs)):
-                values = self._epochs(data, epoch, 1, int(batch_size), int(seed))[0]
-                val_values = self._evaluate(val)
-                logs.append({**self._logs(values), **self._logs(val_values, "val_")})
-                if val_values[0] < best:
-                    best, best_weights, waited = val_values[0], self.model.get_weights(), 0
-                else:
-                    waited += 1
-                    if waited >= patience:
+        val = None if validation is None else self._data(*validation)
+        per_epoch = val is not None or bool(callbacks)
+        callbacks = keras.callbacks.CallbackList(
+            list(callbacks), model=self.model, epochs=epochs, verbose=0,
+            steps=-(-len(X) // batch_size))
+        progress = make_progress(verbose, epochs, description)
+        self.model.stop_training = False
+        logs, stop = [], _EarlyStop(patience)
+        try:
+            callbacks.on_train_begin()
+            chunk = 1
+            while len(logs) < epochs and not self.model.stop_training:
+                first, n = len(logs), min(chunk, epochs - len(logs))
+                if per_epoch:
+                    callbacks.on_epoch_begin(first)
+                start = time.perf_counter()
+                values = self._epochs(data, first, n, batch_size, seed)
+                seconds = (time.perf_counter() - start) / n
+                for epoch, row in enumerate(values, first):
+                    epoch_logs = self._logs(row)
+                    if val is not None:
+                        epoch_logs.update(self._logs(self._evaluate(val), "val_"))
+                    logs.append(epoch_logs)
+                    progress.update(epoch, epoch_logs, seconds)
+                    if not np.all(np.isfinite(row)):
+                        self.model.stop_training = True  # the estimator reports it
                         break
-            if best_weights is not None:  # None: the validation loss was never finite
-                self.model.set_weights(best_weights)
-        return {k: [log[k] for log in logs] for k in logs[0]}
+                    if per_epoch:
+                        callbacks.on_epoch_end(epoch, epoch_logs)
+                        if val is not None and stop.update(epoch_logs["val_loss"], self.model):
+                            self.model.stop_training = True
+                if not per_epoch:
+                    chunk = max(1, min(int(CHUNK_SECONDS / max(seconds, 1e-9)),
+                                       _MAX_GROWTH * n))
+            stop.restore(self.model)
+            callbacks.on_train_end(logs[-1] if logs else None)
+        finally:
+            progress.close()
+        return {k: [log.get(k, np.nan) for log in logs] for k in logs[0]}
+
+
+class _EarlyStop:
+    """The estimators' early stopping on the validation loss: stop after
+    ``patience`` epochs without a new best, and go back to the best weights."""
+
+    def __init__(self, patience):
+        self.patience = patience
+        self.best, self.weights, self.waited = np.inf, None, 0
+
+    def update(self, value, model):
+        """Record an epoch's validation loss; True when training should stop."""
+        if value < self.best:
+            self.best, self.weights, self.waited = value, model.get_weights(), 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model):
+        if self.weights is not None:  # None: no validation, or never a finite loss
+            model.set_weights(self.weights)

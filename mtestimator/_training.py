@@ -2,34 +2,33 @@
 
 Two paths, the same batches in the same order for the same seed:
 
-- the fast path (no user callbacks): a backend :class:`Trainer` runs the
-  whole training in one compiled call. Trainers are cached by architecture
-  (a small LRU), so a grid search or a repeated cross-validation traces once
-  per architecture instead of once per fit, and leaves no graph behind.
-- the general path (user callbacks): Keras's own ``model.fit``.
+- the fast path: a backend :class:`Trainer` runs the training compiled, in
+  chunks of epochs (see ``_trainer.py``: progress, Ctrl-C and callbacks with
+  epoch hooks between chunks). Trainers are cached by architecture (see
+  ``_cache.py``: bounded by memory), so a grid search or a repeated
+  cross-validation traces once per architecture instead of once per fit;
+  learning rate, loss weights, dropout rates, batch size and epochs are
+  values of the compiled function, not part of the architecture.
+- the general path (callbacks with per-batch hooks): Keras's own ``model.fit``.
 
 The backend module (``_backend_tensorflow`` or ``_backend_jax``) is chosen
 from ``keras.backend.backend()``; the estimators never see which.
 """
 
 import secrets
-import threading
-from collections import OrderedDict
-from contextlib import contextmanager
 
 import keras
 import numpy as np
 
+from ._cache import checkout, clear_cache
 from ._forward import dense_forward, extract_dense_layers
+from ._networks import transferable_variables
 
 __all__ = ["backend_module", "clear_cache", "fit_general", "fit_fast", "fresh_seed",
            "predict_network"]
 
 _PREDICT_CHUNK = 8192  # rows per eager Keras call
 _DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
-_CACHE_SIZE = 16
-_CACHE = OrderedDict()
-_LOCK = threading.Lock()
 
 
 def backend_module():
@@ -52,45 +51,32 @@ def fresh_seed():
     return secrets.randbits(31)
 
 
-def clear_cache():
-    """Forget every cached trainer (frees their networks and compiled code)."""
-    with _LOCK:
-        _CACHE.clear()
-
-
 def _shapes(model):
-    return [tuple(v.shape) for v in model.variables]
+    return [tuple(v.shape) for v in transferable_variables(model)]
 
 
-@contextmanager
 def _trainer(key, factory, model):
-    # A trainer is taken out of the cache while in use, so concurrent fits
-    # (threads) of one architecture never share one; the last one back stays.
-    with _LOCK:
-        trainer = _CACHE.pop(key, None)
-    if trainer is not None and _shapes(trainer.model) != _shapes(model):
-        trainer = None  # e.g. a KerasTrunk whose function builds another network now
-    if trainer is None:
-        trainer = factory(backend_module().Trainer)
-    try:
-        yield trainer
-    finally:
-        with _LOCK:
-            _CACHE[key] = trainer
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+    """A cached trainer for ``key`` (see :mod:`~mtestimator._cache`), or a new
+    one from ``factory`` (e.g. a KerasTrunk whose function now builds another
+    network gets a new one)."""
+    return checkout(key, lambda: factory(backend_module().Trainer),
+                    lambda trainer: _shapes(trainer.model) == _shapes(model))
 
 
 def fit_fast(model, key, factory, X, Y, W, *, epochs, batch_size, learning_rate, seed,
-             validation=None, patience=None, optimizer_state=None):
+             loss_weights=None, validation=None, patience=None, optimizer_state=None,
+             callbacks=(), verbose=0, description=None):
     """Train ``model`` in place with a cached compiled trainer.
 
     ``factory(Trainer)`` builds a trainer for ``key`` when none is cached:
-    a network of the same architecture as ``model``, its losses and optimizer.
-    ``Y`` and ``W`` are dicts by head name (targets, per-row loss weights).
-    ``optimizer_state`` (from an earlier call) continues the optimizer;
-    ``None`` starts a fresh one. ``model`` is only written once training
-    succeeded.
+    a network of the same architecture as ``model`` (dropout rates as
+    variables), its losses and optimizer. ``Y`` and ``W`` are dicts by head
+    name (targets, per-row loss weights); ``loss_weights`` a dict of each
+    head's weight in the total loss (``None``: all 1). ``optimizer_state``
+    (from an earlier call) continues the optimizer; ``None`` starts a fresh
+    one. ``callbacks`` (epoch hooks only) and ``verbose``: see
+    :meth:`~mtestimator._trainer.BaseTrainer.fit`. ``model`` is only written
+    once training succeeded.
 
     Returns
     -------
@@ -98,10 +84,11 @@ def fit_fast(model, key, factory, X, Y, W, *, epochs, batch_size, learning_rate,
     optimizer_state : list of ndarray
     """
     with _trainer(key, factory, model) as trainer:
-        trainer.reset(model, learning_rate, optimizer_state)
+        trainer.reset(model, learning_rate, loss_weights, optimizer_state)
         history = trainer.fit(X, Y, W, epochs=epochs, batch_size=batch_size, seed=seed,
-                              validation=validation, patience=patience)
-        for dst, src in zip(model.variables, trainer.model.variables):
+                              validation=validation, patience=patience, callbacks=callbacks,
+                              verbose=verbose, description=description)
+        for dst, src in zip(transferable_variables(model), trainer.variables()):
             dst.assign(src)
         state = [np.array(v.numpy()) for v in trainer.optimizer.variables]
     return history, state

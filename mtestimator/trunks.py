@@ -115,6 +115,16 @@ class BaseTrunk(BaseEstimator):
         """What makes two networks of this trunk the same architecture."""
         return (type(self).__name__, repr(sorted(self.get_params(deep=False).items())))
 
+    def compile_key(self):
+        """What makes two networks of this trunk share one compiled training
+        function: :meth:`cache_key` less what a trainer sets as a value (a
+        dropout rate; whether there is dropout at all stays in the key)."""
+        params = self.get_params(deep=False)
+        if "dropout" not in params:
+            return self.cache_key()
+        params["dropout"] = bool(params["dropout"])
+        return (type(self).__name__, repr(sorted(params.items())))
+
     def _validate_dense(self, estimator, X, reset, *, sequence):
         name = type(estimator).__name__
         if not sequence and getattr(X, "ndim", None) == 3:

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
-from mtestimator import _training
+from mtestimator import _cache, _training
 
 X, Y = make_multilabel_classification(n_samples=150, n_features=6, n_classes=3,
                                       random_state=0)
@@ -17,7 +17,10 @@ YJ = np.column_stack([X[:, 0] * 2.0, np.where(X[:, 1] > np.median(X[:, 1]), 1, 0
 
 
 class NoOp(keras.callbacks.Callback):
-    """Any user callback sends the fit down the general (Keras fit) path."""
+    """A per-batch hook sends the fit down the general (Keras fit) path."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
 
 
 @pytest.mark.parametrize(
@@ -40,16 +43,20 @@ def test_fast_and_general_paths_agree(make, y):
 def test_trainer_is_cached_per_architecture_and_reseeded():
     _training.clear_cache()
     first = MultiLabelMLPClassifier((8,), epochs=5, random_state=1).fit(X, Y).predict_proba(X)
-    trainer = next(iter(_training._CACHE.values()))
+    trainer = _cached_trainers()[0]
     compiled = trainer.compilations()
     for seed in (2, 3, 4):  # other seeds in between: no new compilation
         MultiLabelMLPClassifier((8,), epochs=5, random_state=seed).fit(X, Y)
     again = MultiLabelMLPClassifier((8,), epochs=5, random_state=1).fit(X, Y).predict_proba(X)
     np.testing.assert_array_equal(first, again)
-    assert len(_training._CACHE) == 1 and next(iter(_training._CACHE.values())) is trainer
+    assert _cached_trainers() == [trainer]
     assert trainer.compilations() == compiled
     MultiLabelMLPClassifier((4,), epochs=1).fit(X, Y)
-    assert len(_training._CACHE) == 2
+    assert len(_cached_trainers()) == 2
+
+
+def _cached_trainers():
+    return [trainer for trainer, _ in _cache._ENTRIES.values()]
 
 
 def test_learning_rate_and_optimizer_state_reset_between_fits():

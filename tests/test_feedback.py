@@ -1,0 +1,219 @@
+"""The fast path in chunks of epochs: progress, callbacks, Ctrl-C, no needless
+recompiles, and the memory-bounded trainer cache."""
+
+import csv
+import os
+import signal
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import make_multilabel_classification
+
+import mtestimator
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, _cache
+from mtestimator._trainer import needs_batch_hooks
+
+X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
+                                      random_state=0)
+YJ = np.column_stack([X[:, 0] * 2.0, np.where(X[:, 1] > np.median(X[:, 1]), 1, 0)])
+
+
+def _trainers():
+    return [trainer for trainer, _ in _cache._ENTRIES.values()]
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Epoch hooks only: runs on the fast path."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs, self.rates = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append((epoch, dict(logs)))
+        self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+class BatchHook(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+@pytest.mark.parametrize("callback, general", [
+    (keras.callbacks.History(), False),
+    (keras.callbacks.EarlyStopping(), False),
+    (keras.callbacks.ReduceLROnPlateau(), False),
+    (keras.callbacks.TerminateOnNaN(), False),
+    (keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr), False),
+    (keras.callbacks.ModelCheckpoint("m.keras"), False),
+    (keras.callbacks.ModelCheckpoint("m.keras", save_freq=5), True),
+    (keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None), False),
+    (keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: None), True),
+    (keras.callbacks.ProgbarLogger(), True),
+    (BatchHook(), True),
+])
+def test_which_callbacks_need_keras_fit(callback, general):
+    assert needs_batch_hooks(callback) is general
+
+
+def test_epoch_callbacks_run_on_the_fast_path():
+    mtestimator.clear_cache()
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=10.0)
+    clf = MultiLabelMLPClassifier((8,), epochs=50, random_state=0,
+                                  callbacks=[stop, keras.callbacks.History()]).fit(X, Y)
+    assert clf.n_iter_ == 3  # no epoch improves by 10: stops after 1 + patience epochs
+    assert not clf.model_.compiled  # Keras's fit would have compiled it
+    assert len(_trainers()) == 1
+
+
+def test_callback_sees_every_epoch_and_can_change_the_learning_rate(tmp_path):
+    recorder = EpochRecorder()
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 / (epoch + 1))
+    log = tmp_path / "log.csv"
+    clf = JointRegressorClassifier((8,), epochs=4, random_state=0, callbacks=[
+        schedule, recorder, keras.callbacks.CSVLogger(str(log))]).fit(X, YJ)
+    assert clf.n_iter_ == 4
+    rows = list(csv.DictReader(log.open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert set(rows[0]) >= {"loss", "regression_loss", "classification_loss"}
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], clf.history_["loss"],
+                               rtol=1e-5)
+    assert recorder.epochs == []  # each fit runs a deep copy of the parameter's callbacks
+
+
+def test_learning_rate_scheduler_acts_between_epochs():
+    frozen = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0)
+    clf = MultiLabelMLPClassifier((8,), epochs=3, random_state=0, callbacks=[frozen])
+    clf.fit(X, Y)
+    untrained = MultiLabelMLPClassifier((8,), epochs=3, random_state=0, learning_rate=1e-12)
+    np.testing.assert_allclose(clf.predict_proba(X), untrained.fit(X, Y).predict_proba(X),
+                               atol=1e-6)
+
+
+def test_reduce_lr_on_plateau_changes_the_fast_path_rate():
+    class Probe(EpochRecorder):
+        seen = []
+
+        def on_train_end(self, logs=None):
+            Probe.seen = list(self.rates)
+
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=1, factor=0.5,
+                                                min_delta=10.0)
+    MultiLabelMLPClassifier((8,), epochs=5, random_state=0, learning_rate=0.01,
+                            callbacks=[plateau, Probe()]).fit(X, Y)
+    assert Probe.seen[0] == pytest.approx(0.01)
+    assert Probe.seen[-1] < 0.01 / 3
+
+
+def test_verbose_1_shows_a_progress_bar_with_losses(capsys):
+    JointRegressorClassifier((8,), epochs=3, random_state=0, verbose=1).fit(X, YJ)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "regression_loss" in err and "JointRegressorClassifier" in err
+
+
+def test_verbose_2_prints_one_line_per_epoch(capsys):
+    MultiLabelMLPClassifier((8,), epochs=4, random_state=0, verbose=2).fit(X, Y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert [line.split()[1] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("loss: " in line and "labels_loss: " in line for line in lines)
+
+
+def test_verbose_0_is_silent(capsys):
+    MultiLabelMLPClassifier((8,), epochs=3, random_state=0).fit(X, Y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_interrupt_from_a_callback_leaves_the_estimator_as_it_was():
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    clf = MultiLabelMLPClassifier((8,), epochs=2, random_state=0).fit(X, Y)
+    before = clf.predict_proba(X)
+    clf.set_params(epochs=10, callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, Y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert clf.n_iter_ == 2
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to self")
+def test_ctrl_c_stops_a_long_fast_fit_within_seconds():
+    rng = np.random.RandomState(0)
+    Xl = rng.normal(size=(20_000, 6)).astype(np.float32)
+    yl = (Xl[:, :3] > 0).astype(int)
+    MultiLabelMLPClassifier((16,), epochs=1, batch_size=8).fit(Xl[:100], yl[:100])  # compiled
+    clf = MultiLabelMLPClassifier((16,), epochs=10_000, batch_size=8)  # minutes of training
+    sent = []
+
+    def interrupt():
+        time.sleep(1.0)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(Xl, yl)
+    assert time.perf_counter() - sent[0] < 10
+    assert not hasattr(clf, "model_")
+
+
+def test_values_of_the_compiled_function_do_not_recompile():
+    mtestimator.clear_cache()
+    MultiLabelMLPClassifier((8,), epochs=2, dropout=0.1, random_state=0).fit(X, Y)
+    (trainer,) = _trainers()
+    compiled = trainer.compilations()
+    # batch sizes: any on TensorFlow; on JAX, within one size bucket (see
+    # tests/test_jax_trainer.py for the buckets)
+    tf = keras.backend.backend() == "tensorflow"
+    sizes = (16, 50, 200) if tf else (200, 200, 200)
+    for dropout, lr, batch_size, epochs in zip((0.3, 0.5, 0.05), (1e-2, 3e-3, 1e-3), sizes,
+                                               (3, 7, 1)):
+        MultiLabelMLPClassifier((8,), epochs=epochs, dropout=dropout, learning_rate=lr,
+                                batch_size=batch_size, random_state=0).fit(X, Y)
+    for weights in [(1.0, 0.5), (0.2, 3.0)]:
+        JointRegressorClassifier((8,), epochs=2, loss_weights=weights).fit(X, YJ)
+    joint = [t for t in _trainers() if t is not trainer]
+    assert _trainers()[0] is trainer and trainer.compilations() == compiled
+    assert len(joint) == 1
+
+
+def test_a_cached_dropout_rate_is_the_fits_own():
+    """One trainer serves two rates, and each fit trains with its own."""
+    def fitted(rate):
+        return MultiLabelMLPClassifier((16,), epochs=5, dropout=rate, random_state=0).fit(
+            X, Y).predict_proba(X)
+
+    mtestimator.clear_cache()
+    low_first = fitted(0.1)
+    high = fitted(0.6)
+    mtestimator.clear_cache()
+    high_first = fitted(0.6)
+    np.testing.assert_allclose(high, high_first, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(low_first, high_first)
+
+
+def test_cache_is_bounded_by_memory(monkeypatch):
+    mtestimator.clear_cache()
+    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "0.001")  # below any trainer's cost
+    MultiLabelMLPClassifier((8,), epochs=1).fit(X, Y)
+    assert mtestimator.cache_info()["trainers"] == 0
+    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "10000")
+    for units in (4, 5, 6):
+        MultiLabelMLPClassifier((units,), epochs=1).fit(X, Y)
+    info = mtestimator.cache_info()
+    assert info["trainers"] == 3 and 0 < info["megabytes"] <= info["limit_megabytes"]
+    mtestimator.clear_cache()
+    assert mtestimator.cache_info() == {"trainers": 0, "megabytes": 0.0,
+                                        "limit_megabytes": 10000.0}
+
+
+def test_cache_limit_must_be_a_number(monkeypatch):
+    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="MTESTIMATOR_CACHE_MB.*'lots'"):
+        mtestimator.cache_info()
