@@ -65,10 +65,21 @@ class JointRegressorClassifier(BasePreset):
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
     callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks, deep-copied for each fit. Callbacks with epoch hooks
+        only (``EarlyStopping``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
+        ``History``, ``CSVLogger``, ``TerminateOnNaN``, ``ModelCheckpoint`` saving
+        each epoch, your own ``on_epoch_*``/``on_train_*`` callbacks) run on the
+        compiled fast path, after every epoch; one with a per-batch or
+        evaluation hook (``on_*_batch_*``, ``on_test_*``: e.g. ``TensorBoard``,
+        ``ProgbarLogger``) sends training through Keras's own ``model.fit`` (the
+        same batches in the same order, slower).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, shuffling and the validation split; no global
         random state is read or changed.
     verbose : int, default=0
+        0: silent; 1: a progress bar over epochs with the losses of each head
+        (tqdm, on stderr); 2: one line per epoch (stdout). Ctrl-C stops a fit
+        within about a second, leaving the estimator as it was.
 
     Attributes
     ----------
