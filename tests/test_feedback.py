@@ -217,3 +217,25 @@ def test_cache_limit_must_be_a_number(monkeypatch):
     monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "lots")
     with pytest.raises(ValueError, match="MTESTIMATOR_CACHE_MB.*'lots'"):
         mtestimator.cache_info()
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"OMP_NUM_THREADS": "1"}, ("1", "--xla_cpu_multi_thread_eigen=false")),
+    ({"OMP_NUM_THREADS": "2"}, ("2", "")),
+    ({"OMP_NUM_THREADS": "1", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true",
+      "TF_NUM_INTRAOP_THREADS": "4"}, ("4", "--xla_cpu_multi_thread_eigen=true")),
+])
+def test_worker_thread_limit_reaches_both_backends(env, expected):
+    """joblib workers set OMP_NUM_THREADS; TensorFlow and XLA get it, unless the
+    user chose their own settings."""
+    import subprocess
+    import sys
+
+    code = ("import os, mtestimator; print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
+            "os.environ.get('XLA_FLAGS', ''), sep='|')")
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_NUM_THREADS", "XLA_FLAGS", "TF_NUM_INTRAOP_THREADS",
+                         "TF_NUM_INTEROP_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                         capture_output=True, text=True, check=True).stdout
+    assert tuple(out.strip().split("|")) == expected
