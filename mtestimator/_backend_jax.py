@@ -1,37 +1,220 @@
-"""JAX backend: a whole training run as one ``jax.jit`` of ``lax.scan``.
+"""JAX backend: epochs x batches in one compiled function that rarely recompiles.
 
 Same interface as ``_backend_tensorflow``: a :class:`Trainer` (cached by
-architecture in ``_training.py``) runs epochs x batches inside one compiled
-function over Keras's stateless API (``stateless_call``,
-``stateless_apply``); ``keras_fit`` is the general path. The last, smaller
-batch of an epoch is padded and masked, so every step has one static shape
-and the loss is still the mean over the real samples of the batch.
+architecture, see ``_cache.py``) runs epochs of shuffled mini-batch steps
+inside one ``jax.jit`` over Keras's stateless API (``stateless_call``,
+``stateless_apply``); ``keras_fit`` is the general path.
+
+XLA compiles for static shapes, so everything that varies between fits of
+one architecture is either a traced value or rounded up to a few shapes:
+
+- Traced values, never a recompilation: the number of epochs, the first
+  epoch, the seed, the real training-set size ``n``, the batch size, the
+  loss weights (an array in the order of the heads), and, as variables of
+  the network and optimizer, the learning rate and the dropout rates.
+  Epochs and steps are ``lax.fori_loop`` with traced bounds; one call runs
+  at most ``_MAX_EPOCHS`` epochs (its history buffer has that many rows),
+  longer runs loop in Python.
+- Training and validation sets are padded with zero rows (zero loss weight)
+  to a size bucket, ``2**k`` or ``1.5 * 2**k`` rows (at least
+  ``_MIN_ROWS``). Consecutive buckets grow by 1.33x or 1.5x: a learning
+  curve from 10% to 100% of the data compiles at most 8 times however many
+  sizes it has (6 for 10 sizes), while padding costs at most half the
+  data's memory, and as much more sorting in each epoch's shuffle (the
+  only work done on padding rows: they sort last in :func:`epoch_order`
+  and never enter a batch). Powers of two would compile less often but
+  double both costs in the worst case.
+- A step takes a fixed-capacity batch, the next power of two >= the batch
+  size (batch sizes 17 to 32 share one compilation, and a batch of 17
+  computes 32 rows); lanes past the batch
+  size or past the epoch's last real row are masked (they read a real row,
+  never a padding row), and each loss is the mean over the real samples of
+  the batch, as in Keras's own ``fit`` (the general path, fed the same
+  batches).
+
+The compiled functions belong to their trainer (closures over its network,
+losses and optimizer, never over the trainer), so a trainer dropped from the
+cache frees its executables. Importing this module turns on JAX's persistent
+compilation cache (see :func:`_enable_persistent_cache`), so a new process
+reuses the executables of earlier ones; the estimators import it before they
+build their first network, whose building compiles too.
 """
 
-from functools import partial
+import os
+import tempfile
 
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+from jax import lax
 
 from ._trainer import BaseTrainer
 
 __all__ = ["Trainer", "epoch_order", "keras_fit"]
 
+_MAX_EPOCHS = 4096  # epochs per compiled call: the rows of its history buffer
+_MIN_ROWS = 32  # the smallest training-set bucket
+_CACHE_DIR_ENV = "MTESTIMATOR_JAX_CACHE_DIR"
+_DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "mtestimator", "jax")
+_CACHE_MIN_COMPILE_SECS = 0.1  # cache our training and evaluation functions
+_persistent_cache_checked = False
 
-def epoch_order(n, seed, epoch):
-    """The sample order of one epoch: a stateless function of (seed, epoch)."""
+
+def epoch_order(n, seed, epoch, size=None):
+    """The sample order of one epoch, a stateless function of (n, seed, epoch).
+
+    Each row gets a random key from (seed, epoch, row) alone; the real rows
+    ``0 .. n-1`` come first, sorted by key, then the padding rows
+    ``n .. size-1`` (``size`` defaults to ``n``), so the order of the real
+    rows does not depend on the padding.
+    """
     key = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
-    return jax.random.permutation(key, n)
+    rows = jnp.arange(n if size is None else size)
+    keys = jax.vmap(lambda row: jax.random.bits(jax.random.fold_in(key, row)))(rows)
+    keys = jnp.where(rows < n, keys, np.uint32(2**32 - 1))
+    return jnp.argsort(keys, stable=True)  # stable: ties keep real rows first
+
+
+_epoch_order_of_n = jax.jit(epoch_order, static_argnums=0)  # for the general path
+
+
+def _seed32(seed):
+    return np.uint32(seed % 2**32)
+
+
+def _rows_bucket(n):
+    """The padded size of a set of ``n`` rows: the smallest ``2**k`` or
+    ``1.5 * 2**k`` that holds them, at least ``_MIN_ROWS``."""
+    size = _MIN_ROWS
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
+def _batch_capacity(batch_size):
+    """The rows of one compiled step: the next power of two >= ``batch_size``."""
+    return 1 << (int(batch_size) - 1).bit_length()
+
+
+def _pad_rows(a, size):
+    return jnp.asarray(np.pad(a, [(0, size - len(a))] + [(0, 0)] * (a.ndim - 1)))
+
+
+def _persistent_cache_dir():
+    """Where our persistent compilation cache goes: ``$MTESTIMATOR_JAX_CACHE_DIR``
+    (empty: none), else ``~/.cache/mtestimator/jax``; None when the user
+    configured JAX's own cache, or the directory cannot be written."""
+    if jax.config.jax_compilation_cache_dir is not None:
+        return None
+    path = os.path.expanduser(os.environ.get(_CACHE_DIR_ENV, _DEFAULT_CACHE_DIR))
+    if not path:
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:  # read-only, not a directory, ...
+        return None
+    return path
+
+
+def _enable_persistent_cache():
+    """Turn on JAX's persistent compilation cache in :func:`_persistent_cache_dir`,
+    once per process. A write that fails later (full disk) is a warning from
+    JAX, never an error."""
+    global _persistent_cache_checked
+    if _persistent_cache_checked:
+        return
+    _persistent_cache_checked = True
+    path = _persistent_cache_dir()
+    if path is not None:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          _CACHE_MIN_COMPILE_SECS)
+
+
+def _loss_function(model, losses, names):
+    """``loss(tv, ntv, x, y, w, mask, loss_weights, training)`` ->
+    ``(total, ([total, head...], ntv))``: each head's loss is the mean over
+    the rows where ``mask`` is 1, weighted by ``w``."""
+
+    def loss(tv, ntv, x, y, w, mask, loss_weights, training):
+        pred, ntv = model.stateless_call(tv, ntv, x, training=training)
+        scope = keras.StatelessScope(state_mapping=list(zip(model.trainable_variables, tv)))
+        with scope:  # losses may read model variables (learned loss weights)
+            count = jnp.maximum(jnp.sum(mask), 1.0)
+            per_head = jnp.stack([
+                jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
+                                  * w[name], 0.0)) / count for name in names])
+        total = jnp.sum(loss_weights * per_head)
+        return total, (jnp.concatenate([total[None], per_head]), ntv)
+
+    return loss
+
+
+def _train_function(loss, optimizer, n_values):
+    """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
+    the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
+    (at most ``capacity``, the static batch shape). Returns the new state and
+    a ``(_MAX_EPOCHS, n_values)`` history whose first ``n_epochs`` rows are
+    each epoch's mean losses."""
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
+
+    def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
+            *, capacity):
+        lanes = jnp.arange(capacity)
+        steps = (n + batch_size - 1) // batch_size
+
+        def epoch(e, carry):
+            state, history = carry
+            order = epoch_order(n, seed, first_epoch + e, X.shape[0])
+
+            def step(s, carry):
+                (tv, ntv, ov), sums = carry
+                positions = s * batch_size + lanes
+                mask = ((lanes < batch_size) & (positions < n)).astype(jnp.float32)
+                idx = order[jnp.minimum(positions, n - 1)]  # masked lanes: a real row
+                y = {k: v[idx] for k, v in Y.items()}
+                w = {k: v[idx] for k, v in W.items()}
+                (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, loss_weights,
+                                                    True)
+                tv, ov = optimizer.stateless_apply(ov, grads, tv)
+                return (tv, ntv, ov), sums + values * jnp.sum(mask)
+
+            state, sums = lax.fori_loop(0, steps, step, (state, jnp.zeros(n_values)))
+            return state, history.at[e].set(sums / n)
+
+        history = jnp.zeros((_MAX_EPOCHS, n_values))
+        state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
+        return *state, history
+
+    return jax.jit(run, static_argnames="capacity")
+
+
+def _eval_function(loss):
+    """The compiled evaluation: mean losses over the first ``n`` rows."""
+
+    def evaluate(tv, ntv, X, Y, W, n, loss_weights):
+        mask = (jnp.arange(X.shape[0]) < n).astype(jnp.float32)
+        return loss(tv, ntv, X, Y, W, mask, loss_weights, False)[1][0]
+
+    return jax.jit(evaluate)
 
 
 class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
 
+    def __init__(self, model, losses, optimizer):
+        super().__init__(model, losses, optimizer)
+        self._set_loss_weights(np.ones(len(self.names), np.float32))
+        loss = _loss_function(model, self.losses, self.names)
+        self._run = _train_function(loss, optimizer, 1 + len(self.names))
+        self._eval = _eval_function(loss)
+
     def compilations(self):
-        """Compiled versions of the training function (all trainers)."""
-        return type(self)._run._cache_size()
+        """Compiled versions of this trainer's training function."""
+        return self._run._cache_size()
 
     @staticmethod
     def _zeros_like(var):
@@ -39,58 +222,30 @@ class Trainer(BaseTrainer):
 
     @staticmethod
     def _data(X, Y, W):
-        return (jnp.asarray(X), {k: jnp.asarray(v) for k, v in Y.items()},
-                {k: jnp.asarray(v) for k, v in W.items()})
+        """Padded to a size bucket; the real number of rows travels along."""
+        size = _rows_bucket(len(X))
+        return (_pad_rows(X, size), {k: _pad_rows(v, size) for k, v in Y.items()},
+                {k: _pad_rows(v, size) for k, v in W.items()}, np.int32(len(X)))
+
+    def _set_loss_weights(self, values):
+        self._loss_weights = np.asarray(values, np.float32)
 
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
-        *state, values = self._run(*self._state(), *data, jnp.uint32(seed % 2**32),
-                                   first_epoch, n_epochs, batch_size)
+        """Run ``n_epochs`` epochs, in calls of at most ``_MAX_EPOCHS``."""
+        state = self._state()
+        history = [np.zeros((0, 1 + len(self.names)), np.float32)]
+        for start in range(0, n_epochs, _MAX_EPOCHS):
+            count = min(_MAX_EPOCHS, n_epochs - start)
+            *state, values = self._run(
+                *state, *data, self._loss_weights, _seed32(seed),
+                np.int32(first_epoch + start), np.int32(count), np.int32(batch_size),
+                capacity=_batch_capacity(batch_size))
+            history.append(np.asarray(values)[:count])
         self._set_state(*state)
-        return np.asarray(values)
+        return np.concatenate(history)
 
     def _evaluate(self, data):
-        return np.asarray(self._eval(*self._state()[:2], *data))
-
-    def _loss(self, tv, ntv, x, y, w, mask, training):
-        pred, ntv = self.model.stateless_call(tv, ntv, x, training=training)
-        scope = keras.StatelessScope(state_mapping=list(zip(self.model.trainable_variables, tv)))
-        with scope:  # losses may read model variables (learned loss weights)
-            count = jnp.maximum(jnp.sum(mask), 1.0)
-            per_head = [jnp.sum(self.losses[n].call(y[n], pred[n]).reshape(-1) * w[n] * mask)
-                        / count for n in self.names]
-        total = sum(self.loss_weights[n] * l for n, l in zip(self.names, per_head))
-        return total, (jnp.stack([total, *per_head]), ntv)
-
-    @partial(jax.jit, static_argnums=(0, 9, 10))
-    def _run(self, tv, ntv, ov, X, Y, W, seed, first_epoch, n_epochs, batch_size):
-        n = X.shape[0]
-        steps = -(-n // batch_size)
-        pad = steps * batch_size - n
-        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-
-        def step(carry, batch):
-            tv, ntv, ov = carry
-            idx, mask = batch
-            y = {k: v[idx] for k, v in Y.items()}
-            w = {k: v[idx] for k, v in W.items()}
-            (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, True)
-            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
-            return (tv, ntv, ov), values * jnp.sum(mask)
-
-        def epoch(carry, e):
-            order = jnp.concatenate([epoch_order(n, seed, first_epoch + e),
-                                     jnp.zeros(pad, dtype=jnp.int32)])
-            mask = (jnp.arange(steps * batch_size) < n).astype(jnp.float32)
-            carry, sums = jax.lax.scan(step, carry, (order.reshape(steps, batch_size),
-                                                     mask.reshape(steps, batch_size)))
-            return carry, jnp.sum(sums, axis=0) / n
-
-        (tv, ntv, ov), history = jax.lax.scan(epoch, (tv, ntv, ov), jnp.arange(n_epochs))
-        return tv, ntv, ov, history
-
-    @partial(jax.jit, static_argnums=(0,))
-    def _eval(self, tv, ntv, X, Y, W):
-        return self._loss(tv, ntv, X, Y, W, jnp.ones(X.shape[0]), False)[1][0]
+        return np.asarray(self._eval(*self._state()[:2], *data, self._loss_weights))
 
     def _state(self):
         return ([v.value for v in self.model.trainable_variables],
@@ -106,6 +261,9 @@ class Trainer(BaseTrainer):
             var.assign(value)
 
 
+_enable_persistent_cache()
+
+
 def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, callbacks=(),
               verbose=0):
     """The general path: Keras's own ``model.fit`` (any callbacks), fed the
@@ -115,7 +273,7 @@ def keras_fit(model, X, Y, W, *, epochs, batch_size, seed, validation=None, call
 
     def batches():
         for epoch in range(epochs):
-            order = np.asarray(epoch_order(n, jnp.uint32(seed % 2**32), epoch))
+            order = np.asarray(_epoch_order_of_n(n, _seed32(seed), epoch))
             for s in range(steps):
                 idx = order[s * batch_size:(s + 1) * batch_size]
                 yield X[idx], {k: v[idx] for k, v in Y.items()}, {k: v[idx] for k, v in W.items()}

@@ -533,7 +533,9 @@ class BaseMultiTask(BaseEstimator):
         """A fresh network: the trunk and one named Dense output per head (each
         through its learned loss weight with ``_uncertainty()``)."""
         from ._networks import OutputSpec, add_uncertainty_weights, build_network
+        from ._training import backend_module
 
+        backend_module()  # its set-up (JAX: the persistent compilation cache) first
         specs = [OutputSpec(name, head.output_units_, head.output_activation_)
                  for name, head in heads]
         model = build_network(self.input_shape_, specs, trunk.build,

@@ -65,7 +65,9 @@ def _build_head_network(*, name, units, activation, trunk, input_shape, input_dt
     so prediction and training address it by the head's name.
     """
     from ._networks import OutputSpec, build_network
+    from ._training import backend_module
 
+    backend_module()  # its set-up (JAX: the persistent compilation cache) first
     model = build_network(input_shape, [OutputSpec(name, units, activation)], trunk.build,
                           seed=seed, input_dtype=input_dtype)
     model.name = f"{name}_network"
