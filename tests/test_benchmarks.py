@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.bench_speed import ROWS as SPEED_ROWS
 
 
 @pytest.mark.slow
@@ -24,4 +25,9 @@ def test_quick_suite_writes_every_file_with_finite_scores(tmp_path, capsys):
         assert folds.contender.nunique() >= (3 if name == "partial_labels" else 4)
     assert (tmp_path / "SUMMARY.md").exists()
     speed = pd.read_csv(tmp_path / "speed.csv")
-    assert np.isfinite(speed["value"].astype(float)).all()
+    assert set(speed.row) == set(SPEED_ROWS) and set(speed.backend) == {"tensorflow", "jax"}
+    failed = speed.error.notna()  # a row whose worker failed says why, the others have values
+    assert speed.met[failed].str.startswith("failed").all()
+    assert np.isfinite(speed.value[~failed].astype(float)).all()
+    cold = speed[speed.measure.str.startswith("reference protocol, fresh process")]
+    assert len(cold) == 2 and not cold.error.notna().any()

@@ -1,0 +1,335 @@
+"""The measurements of the speed benchmark, each run inside a worker process.
+
+``task_<name>(quick)`` returns a dict of plain numbers (seconds, MB,
+counts); :mod:`benchmarks.bench_speed` turns them into rows. The worker
+(:mod:`benchmarks._speed_worker`) has already imported ``mtestimator`` and
+set the Keras backend; Keras itself is imported only where a task needs it,
+so that a cold task imports what a user's script would.
+"""
+
+import functools
+import gc
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, RepeatedKFold, \
+    cross_val_score
+from sklearn.utils.validation import check_is_fitted
+
+import mtestimator
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, \
+    MultiTaskEstimator, SeparateNetworks
+from mtestimator.heads import ClassificationHead, RegressionHead
+from mtestimator.trunks import MLPTrunk
+
+from ._harness import predict_ms
+from ._speed_worker import mark
+
+#: GridSearchCV's 8 candidates (two architectures): 40 fits with cv=5.
+GRID = {"hidden_layer_sizes": [(10,), (20,)], "learning_rate": [1e-3, 3e-3, 1e-2, 3e-2]}
+INTERRUPT_EPOCHS = 100_000  # far longer than the benchmark waits
+DATA_ENV = "MTESTIMATOR_SPEED_DATA"
+
+
+# -- data and tools ----------------------------------------------------------------
+
+
+def pick(quick, small, full):
+    return small if quick else full
+
+
+@functools.cache
+def reference_data():
+    """The reference multi-label set: 1000 rows, 10 features, 3 labels; read
+    from the file ``$MTESTIMATOR_SPEED_DATA`` when there is one (generating
+    the set takes seconds, and no measure should include that)."""
+    path = os.environ.get(DATA_ENV)
+    if path and os.path.exists(path):
+        with np.load(path) as saved:
+            return saved["X"], saved["y"]
+    return make_multilabel_classification(n_samples=1000, n_features=10, n_classes=3,
+                                          n_labels=2, random_state=1)
+
+
+def write_reference_data(path):
+    """Generate the reference set once, for every worker (see reference_data)."""
+    X, y = reference_data()
+    np.savez(path, X=X, y=y)
+
+
+def reference_cv(quick):
+    """RepeatedKFold(10, 3) (one repeat with --quick)."""
+    return RepeatedKFold(n_splits=10, n_repeats=pick(quick, 1, 3), random_state=1)
+
+
+def labelled_rows(n):
+    """``n`` rows of 10 normal features and 3 labels (the signs of the first 3)."""
+    X = np.random.RandomState(0).normal(size=(n, 10)).astype(np.float32)
+    return X, (X[:, :3] > 0).astype(int)
+
+
+def timed(function):
+    """(seconds, result) of ``function()``."""
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def clear_cache():
+    """``mtestimator.clear_cache``, or the older private one; and which it was."""
+    public = getattr(mtestimator, "clear_cache", None)
+    if public is not None:
+        return public, "mtestimator.clear_cache"
+    from mtestimator._training import clear_cache as private
+
+    return private, "mtestimator._training.clear_cache"
+
+
+# -- the reference protocol ------------------------------------------------------------
+
+
+def task_reference(quick):
+    """cross_val_score on the reference protocol, cold (the parent times the
+    process up to the ``cv_done`` mark), then again in this process (warm)."""
+    X, y = reference_data()
+    cv = reference_cv(quick)
+    scores = cross_val_score(MultiLabelMLPClassifier(), X, y, cv=cv)
+    mark("cv_done")
+    warm, _ = timed(lambda: cross_val_score(MultiLabelMLPClassifier(), X, y, cv=cv))
+    return {"n_fits": len(scores), "scores": scores.tolist(), "warm_per_fit": warm / len(scores),
+            "tensorflow_loaded": "tensorflow" in sys.modules}
+
+
+def task_plain(quick):
+    """The baselines on the same splits: REFERENCE.md's plain Keras loop
+    (``model.fit`` per fold, the first fit's tracing included) and
+    scikit-learn's MLPClassifier."""
+    from sklearn.neural_network import MLPClassifier
+
+    from .bench_multilabel import evaluate, reference_loop
+
+    X, y = reference_data()
+    splits = list(reference_cv(quick).split(X, y))
+    times, scores = [], []
+    for train, test in splits[:pick(quick, 1, 10)]:
+        seconds, fitted = timed(lambda: reference_loop(X[train], y[train]))
+        times.append(seconds)
+        scores.append(evaluate(fitted, X[test], y[test])["subset_accuracy"])
+    mlp_splits = splits[:pick(quick, 2, len(splits))]
+    mlp_s, mlp_scores = timed(lambda: cross_val_score(
+        MLPClassifier((20,), batch_size=32, max_iter=100), X, y, cv=mlp_splits))
+    return {"plain_per_fit": float(np.mean(times)), "plain_scores": scores,
+            "mlp_per_fit": mlp_s / len(mlp_splits),
+            "mlp_accuracy": mlp_scores.mean()}
+
+
+# -- searches --------------------------------------------------------------------------
+
+
+def task_grid(quick):
+    """GridSearchCV, 40 fits, n_jobs=2 then n_jobs=1, each twice.
+
+    A first fit of another architecture imports the backend in this process;
+    nothing of the grid is compiled before the first search of each n_jobs
+    (``refit=False``: no fit in this process during the n_jobs=2 search).
+    The first n_jobs=2 search starts the joblib workers (their imports
+    included); the second reuses them."""
+    X, y = reference_data()
+    MultiLabelMLPClassifier((5,), epochs=1).fit(X, y)
+    search = GridSearchCV(MultiLabelMLPClassifier(epochs=pick(quick, 10, 100), random_state=0),
+                          GRID, cv=5, refit=False)
+    out = {}
+    for label in ("cold", "warm"):
+        for n_jobs in (2, 1):
+            out[f"{label}_{n_jobs}"], _ = timed(
+                lambda: clone(search).set_params(n_jobs=n_jobs).fit(X, y))
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+    return out
+
+
+def task_random(quick):
+    """RandomizedSearchCV, 12 candidates x 3 folds, varying the learning rate
+    only, then also dropout and batch size. A 3-fold cross-validation of the
+    fixed settings first compiles what the fixed search needs."""
+    from scipy.stats import loguniform, uniform
+
+    fixed = {"learning_rate": loguniform(1e-3, 3e-2)}
+    varying = {**fixed, "dropout": uniform(0.0, 0.5), "batch_size": [24, 32, 40, 48]}
+    X, y = reference_data()
+    est = MultiLabelMLPClassifier(epochs=pick(quick, 5, 100), dropout=0.1, batch_size=32,
+                                  random_state=0)
+    cross_val_score(est, X, y, cv=3)
+    out = {}
+    for name, space in (("fixed", fixed), ("varying", varying)):
+        out[name], _ = timed(lambda: RandomizedSearchCV(est, space, n_iter=12, cv=3,
+                                                        refit=False, random_state=0).fit(X, y))
+    return out
+
+
+# -- memory --------------------------------------------------------------------------
+
+
+def task_memory(quick):
+    """RSS growth over fits cycling through architectures (20 x 8 = 160 fits;
+    4 x 3 with --quick), from after one warm-up fit; then after clear_cache()."""
+    X, y = reference_data()
+    n_archs, cycles = pick(quick, (4, 3), (20, 8))
+    archs = [(10 + 2 * i,) for i in range(n_archs)]
+
+    def fit(k):
+        MultiLabelMLPClassifier(archs[k % n_archs], epochs=2, random_state=k).fit(X, y)
+
+    fit(0)
+    gc.collect()
+    before = rss_mb()
+    for k in range(n_archs * cycles):
+        fit(k)
+    gc.collect()
+    after = rss_mb()
+    clear, which = clear_cache()
+    clear()
+    gc.collect()
+    return {"fits": n_archs * cycles, "architectures": n_archs, "before_mb": before,
+            "growth_mb": after - before, "after_clear_mb": rss_mb() - before, "clear": which}
+
+
+# -- callbacks, progress, Ctrl-C ---------------------------------------------------------
+
+
+def task_callbacks(quick):
+    """A fit with EarlyStopping(monitor="loss", patience=5) + History() vs
+    none, each timed on its second fit (compiled by the first)."""
+    import keras
+
+    X, y = reference_data()
+    epochs = pick(quick, 20, 100)
+
+    def fit(with_callbacks):
+        callbacks = ([keras.callbacks.EarlyStopping(monitor="loss", patience=5),
+                      keras.callbacks.History()] if with_callbacks else None)
+        est = MultiLabelMLPClassifier(epochs=epochs, callbacks=callbacks, random_state=0)
+        seconds, _ = timed(lambda: est.fit(X, y))
+        return seconds, est.n_iter_
+
+    out = {}
+    for name, with_callbacks in (("none", False), ("callbacks", True)):
+        fit(with_callbacks)
+        out[f"{name}_s"], out[f"{name}_epochs"] = fit(with_callbacks)
+    return out
+
+
+def task_verbose(quick):
+    """Fits at verbose=1 and verbose=2 between marks; the parent reads what
+    they printed (stdout and stderr)."""
+    X, y = labelled_rows(pick(quick, 30_000, 100_000))
+    epochs = pick(quick, 6, 10)
+    for level in (1, 2):
+        mark(f"verbose{level}_start")
+        MultiLabelMLPClassifier(epochs=epochs, verbose=level, random_state=0).fit(X, y)
+        mark(f"verbose{level}_end")
+    return {"epochs": epochs}
+
+
+def task_interrupt(quick):
+    """A long default fit (100k rows); the parent sends SIGINT after the
+    ``fit_start`` mark; ``interrupted`` marks the KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores it
+    X, y = labelled_rows(100_000)
+    est = MultiLabelMLPClassifier(epochs=INTERRUPT_EPOCHS, random_state=0)
+    mark("fit_start")
+    try:
+        est.fit(X, y)
+    except KeyboardInterrupt:
+        mark("interrupted")
+    else:
+        return {"interrupted": False}
+    try:
+        check_is_fitted(est)
+        fitted = True
+    except NotFittedError:
+        fitted = False
+    return {"interrupted": True, "fitted_after": fitted}
+
+
+# -- prediction -----------------------------------------------------------------------
+
+
+def task_latency(quick):
+    """Median ms of predict / predict_proba on 1 and 1,000 rows vs the Keras
+    model's own ``predict``."""
+    X, y = reference_data()
+    clf = MultiLabelMLPClassifier(epochs=5, random_state=0).fit(X, y)
+    out = {}
+    for n in (1, 1000):
+        out[f"keras_{n}"] = predict_ms(
+            lambda rows: clf.model_.predict(rows.astype(np.float32), verbose=0), X, n,
+            repeats=pick(quick, 5, 20))
+        for method in ("predict", "predict_proba"):
+            out[f"{method}_{n}"] = predict_ms(getattr(clf, method), X, n,
+                                              repeats=pick(quick, 50, 200))
+    return out
+
+
+def task_predict_regression(quick):
+    """JointRegressorClassifier.predict_regression vs MLPRegressor.predict
+    with the same hidden layers (20, 10), on 1M rows (200k with --quick)."""
+    from sklearn.neural_network import MLPRegressor
+
+    n = pick(quick, 200_000, 1_000_000)
+    X = np.random.RandomState(0).normal(size=(n, 8))
+    value = X[:, 0] + X[:, 1]
+    y = np.column_stack([value, value > 0])
+    ours = JointRegressorClassifier((20, 10), epochs=2, random_state=0).fit(X[:2000], y[:2000])
+    mlp = MLPRegressor(hidden_layer_sizes=(20, 10), max_iter=5, random_state=0)
+    mlp.fit(X[:2000], value[:2000])
+    repeats = pick(quick, 3, 5)
+    return {"rows": n, "ours_s": predict_ms(ours.predict_regression, X, n, repeats) / 1000,
+            "mlp_s": predict_ms(mlp.predict, X, n, repeats) / 1000}
+
+
+# -- joint vs separate, seconds per epoch ------------------------------------------------
+
+
+def task_joint(quick):
+    """Abalone, a regression and a classification head on Dense(20, 10):
+    one MultiTaskEstimator vs SeparateNetworks (same heads, trunk, epochs,
+    seed), each timed on its second fit."""
+    from mtestimator.datasets import load_abalone
+
+    data = load_abalone()
+    y = np.column_stack([data.target.astype(float), data.target])
+    heads = [("regression", RegressionHead(0)), ("classification", ClassificationHead(1))]
+    trunk = MLPTrunk((20, 10), kernel_initializer="he_normal")
+    epochs = pick(quick, 10, 150)
+    out = {"epochs": epochs}
+    for name, cls in (("joint", MultiTaskEstimator), ("separate", SeparateNetworks)):
+        est = cls(heads=heads, trunk=trunk, epochs=epochs, random_state=0)
+        clone(est).fit(data.data, y)
+        out[f"{name}_s"], _ = timed(lambda: est.fit(data.data, y))
+    return out
+
+
+def task_epochs(quick):
+    """Fit seconds per epoch at 1k, 10k, 100k and 1M rows (1k, 10k with --quick),
+    on a second fit."""
+    out = {}
+    for n in pick(quick, (1_000, 10_000), (1_000, 10_000, 100_000, 1_000_000)):
+        X, y = labelled_rows(n)
+        est = MultiLabelMLPClassifier(epochs=5 if n < 100_000 else 1, random_state=0)
+        est.fit(X, y)
+        seconds, _ = timed(lambda: est.fit(X, y))
+        out[str(n)] = seconds / est.epochs
+    return out
