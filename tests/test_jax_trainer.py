@@ -292,3 +292,14 @@ def test_unwritable_persistent_cache_still_trains(monkeypatch, tmp_path, no_jax_
     trainer = make_trainer()
     restart(trainer)
     assert np.isfinite(train(trainer)[0]).all()
+
+
+def test_clear_cache_clears_jax_compilation_caches():
+    """What Keras compiled while building networks stays in JAX's process-wide
+    caches until clear_cache() (the speed benchmark's memory row measures it)."""
+    JointRegressorClassifier((4,), epochs=1).fit(X, np.column_stack([Y["a"][:, 0], Y["b"][:, 0]]))
+    jitted = jax.jit(lambda x: x + 1)
+    jitted(np.float32(1))
+    assert jitted._cache_size() == 1 and _cache._ENTRIES
+    clear_cache()
+    assert jitted._cache_size() == 0 and not _cache._ENTRIES
