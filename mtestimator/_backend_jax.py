@@ -17,7 +17,7 @@ one architecture is either a traced value or rounded up to a few shapes:
   longer runs loop in Python.
 - Training and validation sets are padded with zero rows (zero loss weight)
   to a size bucket, ``2**k`` or ``1.5 * 2**k`` rows (at least
-  ``_MIN_ROWS``). Consecutive buckets grow by 1.33x or 1.5x: a learning
+  32, see ``_trainer.rows_bucket``). Consecutive buckets grow by 1.33x or 1.5x: a learning
   curve from 10% to 100% of the data compiles at most 8 times however many
   sizes it has (6 for 10 sizes), while padding costs at most half the
   data's memory, and as much more sorting in each epoch's shuffle (the
@@ -50,11 +50,12 @@ import numpy as np
 from jax import lax
 
 from ._trainer import BaseTrainer
+from ._trainer import batch_capacity as _batch_capacity
+from ._trainer import rows_bucket as _rows_bucket
 
 __all__ = ["Trainer", "epoch_order", "keras_fit"]
 
 _MAX_EPOCHS = 4096  # epochs per compiled call: the rows of its history buffer
-_MIN_ROWS = 32  # the smallest training-set bucket
 _CACHE_DIR_ENV = "MTESTIMATOR_JAX_CACHE_DIR"
 _DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "mtestimator", "jax")
 _CACHE_MIN_COMPILE_SECS = 0.1  # cache our training and evaluation functions
@@ -81,20 +82,6 @@ _epoch_order_of_n = jax.jit(epoch_order, static_argnums=0)  # for the general pa
 
 def _seed32(seed):
     return np.uint32(seed % 2**32)
-
-
-def _rows_bucket(n):
-    """The padded size of a set of ``n`` rows: the smallest ``2**k`` or
-    ``1.5 * 2**k`` that holds them, at least ``_MIN_ROWS``."""
-    size = _MIN_ROWS
-    while size < n:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
-    return size
-
-
-def _batch_capacity(batch_size):
-    """The rows of one compiled step: the next power of two >= ``batch_size``."""
-    return 1 << (int(batch_size) - 1).bit_length()
 
 
 def _pad_rows(a, size):

@@ -610,7 +610,7 @@ class BaseMultiTask(BaseEstimator):
 
     def _train(self, X, Y, W, validation, *, epochs, warm):
         from ._trainer import needs_batch_hooks
-        from ._training import fit_fast, fit_general
+        from ._training import fit_fast, fit_general, jit_compile
 
         seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
         if seed is None:
@@ -627,7 +627,7 @@ class BaseMultiTask(BaseEstimator):
                 losses, loss_weights = self._losses(self.model_)
                 self.model_.compile(
                     optimizer=make_optimizer(self.optimizer, self.learning_rate),
-                    loss=losses, loss_weights=loss_weights)
+                    loss=losses, loss_weights=loss_weights, jit_compile=jit_compile(X))
             else:  # partial_fit continues the compiled optimizer, at today's rate
                 self.model_.optimizer.learning_rate = self.learning_rate
             history = fit_general(self.model_, X, Y, W, validation=validation,

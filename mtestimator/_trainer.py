@@ -27,11 +27,35 @@ from keras.src.losses.losses import LossFunctionWrapper
 from ._networks import set_dropout_rates, transferable_variables
 from ._progress import make_progress
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "needs_batch_hooks"]
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "batch_capacity", "needs_batch_hooks",
+           "rows_bucket"]
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
 _MAX_GROWTH = 8  # a chunk is at most this many times longer than the last
+
+MIN_ROWS = 32  # the smallest training-set bucket
+
+
+def rows_bucket(n):
+    """The padded size of a set of ``n`` rows: the smallest ``2**k`` or
+    ``1.5 * 2**k`` that holds them, at least :data:`MIN_ROWS`.
+
+    The compiled backends (XLA) compile for each shape; consecutive buckets
+    grow by 1.33x or 1.5x, so a learning curve from 10% to 100% of the data
+    compiles about 5 times, while padding costs at most half the data's
+    memory."""
+    size = MIN_ROWS
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
+def batch_capacity(batch_size):
+    """The rows of one compiled step: the next power of two >= ``batch_size``
+    (lanes past the batch are masked)."""
+    return 1 << (int(batch_size) - 1).bit_length()
+
 
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
                 "on_train_batch_end", "on_test_begin", "on_test_end",

@@ -25,7 +25,7 @@ from ._forward import dense_forward, extract_dense_layers
 from ._networks import transferable_variables
 
 __all__ = ["backend_module", "clear_cache", "fit_general", "fit_fast", "fresh_seed",
-           "predict_network"]
+           "jit_compile", "predict_network"]
 
 _PREDICT_CHUNK = 8192  # rows per eager Keras call
 _DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
@@ -44,6 +44,17 @@ def backend_module():
             f"current backend is {name!r}. Set KERAS_BACKEND=tensorflow or jax."
         )
     return module
+
+
+def jit_compile(X):
+    """Keras's ``jit_compile`` for the general path: XLA where the fast path
+    compiles with XLA too (on TensorFlow, XLA draws other random numbers, e.g.
+    dropout masks, than TensorFlow's own kernels), else Keras's default."""
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    from ._backend_tensorflow import xla_wanted
+
+    return xla_wanted() and np.asarray(X).dtype.kind in "biuf"
 
 
 def fresh_seed():

@@ -168,10 +168,9 @@ def test_values_of_the_compiled_function_do_not_recompile():
     MultiLabelMLPClassifier((8,), epochs=2, dropout=0.1, random_state=0).fit(X, Y)
     (trainer,) = _trainers()
     compiled = trainer.compilations()
-    # batch sizes: any on TensorFlow; on JAX, any within the default's (32)
-    # power-of-two capacity (see tests/test_jax_trainer.py for the buckets)
-    tf = keras.backend.backend() == "tensorflow"
-    sizes = (16, 50, 200) if tf else (17, 24, 32)
+    # batch sizes: any within the default's (32) power-of-two capacity (see
+    # tests/test_jax_trainer.py and tests/test_training.py for the buckets)
+    sizes = (17, 24, 32)
     for dropout, lr, batch_size, epochs in zip((0.3, 0.5, 0.05), (1e-2, 3e-3, 1e-3), sizes,
                                                (3, 7, 1)):
         MultiLabelMLPClassifier((8,), epochs=epochs, dropout=dropout, learning_rate=lr,

@@ -93,3 +93,68 @@ def test_memory_stays_bounded_over_many_fits():
         clf.fit(X[fold], Y[fold]).predict(X)
     growth_per_fit = (rss_mb() - before) / n
     assert growth_per_fit < 0.5, f"{growth_per_fit:.3f} MB per fit"
+
+
+tf_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                             reason="the TensorFlow backend's XLA compilation")
+
+
+@tf_only
+def test_tf_epoch_order_real_rows_first_same_bits_under_xla():
+    import tensorflow as tf
+
+    from mtestimator._backend_tensorflow import epoch_order
+
+    alone = epoch_order(50, 3, 7).numpy()
+    padded = epoch_order(50, 3, 7, 96).numpy()
+    assert sorted(alone) == list(range(50)) and sorted(padded[50:]) == list(range(50, 96))
+    np.testing.assert_array_equal(padded[:50], alone)  # the padding changes nothing
+    assert not np.array_equal(alone, epoch_order(50, 3, 8).numpy())
+    assert not np.array_equal(alone, epoch_order(50, 4, 7).numpy())
+    xla = tf.function(lambda n, seed, epoch: epoch_order(n, seed, epoch, 96), jit_compile=True)
+    np.testing.assert_array_equal(xla(tf.constant(50), tf.constant(3), tf.constant(7)).numpy(),
+                                  padded)
+
+
+@tf_only
+def test_tf_xla_and_graph_executor_train_alike(monkeypatch):
+    """MTESTIMATOR_TF_XLA=0 runs the same function without XLA: the same batches,
+    the same result up to float32 rounding (no dropout: XLA draws other masks)."""
+    fits = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("MTESTIMATOR_TF_XLA", flag)
+        _training.clear_cache()
+        est = JointRegressorClassifier((8,), epochs=5, batch_size=20, random_state=0)
+        fits[flag] = est.fit(X, YJ).predict_proba(X)
+        (trainer,) = _cached_trainers()
+        assert trainer._xla == (flag == "1")
+    np.testing.assert_allclose(fits["1"], fits["0"], rtol=1e-5, atol=1e-6)
+
+
+def _unxlaable_trunk(input_shape, seed=None):
+    """A trunk with a NumPy function inside, which XLA cannot compile."""
+    import tensorflow as tf
+
+    def numpy_tanh(t):
+        out = tf.numpy_function(np.tanh, [t], tf.float32)
+        return tf.ensure_shape(out, t.shape)
+
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(seed)),
+        keras.layers.Lambda(numpy_tanh, output_shape=(4,))])
+
+
+@tf_only
+def test_tf_network_xla_cannot_compile_trains_in_the_graph_executor():
+    from mtestimator import MultiTaskEstimator
+    from mtestimator.heads import ClassificationHead, RegressionHead
+    from mtestimator.trunks import KerasTrunk
+
+    _training.clear_cache()
+    est = MultiTaskEstimator(heads=[("v", RegressionHead(0)), ("c", ClassificationHead(1))],
+                             trunk=KerasTrunk(_unxlaable_trunk), epochs=3, random_state=0)
+    est.fit(X.astype(np.float32), YJ)
+    (trainer,) = _cached_trainers()
+    assert not trainer._xla and np.isfinite(est.history_["loss"]).all()
+    assert len(est.history_["loss"]) == 3
