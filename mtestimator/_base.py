@@ -627,7 +627,8 @@ class BaseMultiTask(BaseEstimator):
                 losses, loss_weights = self._losses(self.model_)
                 self.model_.compile(
                     optimizer=make_optimizer(self.optimizer, self.learning_rate),
-                    loss=losses, loss_weights=loss_weights, jit_compile=jit_compile(X))
+                    loss=losses, loss_weights=loss_weights,
+                    jit_compile=jit_compile(self.model_, X))
             else:  # partial_fit continues the compiled optimizer, at today's rate
                 self.model_.optimizer.learning_rate = self.learning_rate
             history = fit_general(self.model_, X, Y, W, validation=validation,

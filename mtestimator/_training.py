@@ -46,15 +46,15 @@ def backend_module():
     return module
 
 
-def jit_compile(X):
+def jit_compile(model, X):
     """Keras's ``jit_compile`` for the general path: XLA where the fast path
-    compiles with XLA too (on TensorFlow, XLA draws other random numbers, e.g.
-    dropout masks, than TensorFlow's own kernels), else Keras's default."""
+    compiles ``model`` with XLA too (on TensorFlow, XLA draws other random
+    numbers than TensorFlow's own kernels), else Keras's default."""
     if keras.backend.backend() != "tensorflow":
         return "auto"
-    from ._backend_tensorflow import xla_wanted
+    from ._backend_tensorflow import uses_xla
 
-    return xla_wanted() and np.asarray(X).dtype.kind in "biuf"
+    return uses_xla(model, X)
 
 
 def fresh_seed():
