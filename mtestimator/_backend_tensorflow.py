@@ -37,9 +37,9 @@ run with one thread, a notebook with all cores).
 
 import os
 
-if "multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_multi_thread_eigen=false").strip()
+from ._threads import single_threaded_xla
+
+single_threaded_xla()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

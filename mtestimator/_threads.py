@@ -24,6 +24,13 @@ def follow_thread_limit():
             and "TF_NUM_INTEROP_THREADS" not in os.environ:
         os.environ["TF_NUM_INTRAOP_THREADS"] = limit
         os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if limit.strip() == "1" and "jax" not in sys.modules:
+        single_threaded_xla()
+
+
+def single_threaded_xla():
+    """XLA's CPU backend single-threaded, unless ``XLA_FLAGS`` already says how
+    (XLA reads its flags once, at its first compilation in the process)."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if limit.strip() == "1" and "jax" not in sys.modules and "multi_thread_eigen" not in flags:
+    if "multi_thread_eigen" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
