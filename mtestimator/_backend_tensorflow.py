@@ -130,6 +130,7 @@ class Trainer(BaseTrainer):
                                       reduce_retracing=True)
         self._eval = tf.function(self._evaluate_graph, autograph=False,
                                  reduce_retracing=True)
+        self._concrete = {}  # (xla, capacity, shapes) -> concrete function
 
     def compilations(self):
         """How many times the training function was traced (XLA then compiles
@@ -168,13 +169,26 @@ class Trainer(BaseTrainer):
     def _call(self, args, capacity):
         if self._xla and args[0].dtype != tf.string:
             try:
-                return self._run_xla(*args, capacity=capacity).numpy()
+                return self._function(True, args, capacity)(*args, capacity=capacity).numpy()
             except _XLA_ERRORS:
                 # XLA could not compile this network: nothing ran (variables
                 # are written when the compiled function ends); from now on
                 # this trainer runs in the graph executor
                 self._xla = False
-        return self._run_graph(*args, capacity=capacity).numpy()
+        return self._function(False, args, capacity)(*args, capacity=capacity).numpy()
+
+    def _function(self, xla, args, capacity):
+        """The concrete function for these arguments' shapes, traced on first
+        use. Calling it skips ``tf.function``'s signature matching, which
+        costs more than a small network's epoch (1.5 vs 0.9 ms per call,
+        measured): it is paid at every chunk, at every epoch with callbacks."""
+        key = (xla, capacity, tuple((t.dtype, tuple(t.shape)) for t in tf.nest.flatten(args)))
+        function = self._concrete.get(key)
+        if function is None:
+            traced = self._run_xla if xla else self._run_graph
+            function = self._concrete[key] = traced.get_concrete_function(
+                *args, capacity=capacity)
+        return function
 
     def _evaluate(self, data):
         return self._eval(*data).numpy()
