@@ -120,6 +120,10 @@ def _pad_rows(a, size):
 class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
 
+    #: TensorFlow keeps traced graphs and XLA executables for the life of the
+    #: process, whether the trainer lives or not.
+    frees_compiled_code = False
+
     def __init__(self, model, losses, optimizer):
         super().__init__(model, losses, optimizer)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)

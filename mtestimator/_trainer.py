@@ -77,6 +77,9 @@ def needs_batch_hooks(callback):
 class BaseTrainer:
     """A network, its losses and optimizer, and a compiled training function."""
 
+    #: Whether dropping the trainer frees its compiled code (see ``_cache.py``).
+    frees_compiled_code = True
+
     def __init__(self, model, losses, optimizer):
         self.model = model
         self.names = list(losses)

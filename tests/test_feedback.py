@@ -199,7 +199,7 @@ def test_a_cached_dropout_rate_is_the_fits_own():
 
 def test_cache_is_bounded_by_memory(monkeypatch):
     mtestimator.clear_cache()
-    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "0.001")  # below any trainer's cost
+    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "0.0001")  # below any trainer's cost
     MultiLabelMLPClassifier((8,), epochs=1).fit(X, Y)
     assert mtestimator.cache_info()["trainers"] == 0
     monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "10000")
@@ -210,6 +210,21 @@ def test_cache_is_bounded_by_memory(monkeypatch):
     mtestimator.clear_cache()
     assert mtestimator.cache_info() == {"trainers": 0, "megabytes": 0.0,
                                         "limit_megabytes": 10000.0}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="JAX frees a dropped trainer's executables")
+def test_tensorflow_trainers_cost_their_variables(monkeypatch):
+    """TensorFlow keeps XLA executables after a trainer is dropped: evicting
+    one would free nothing and compile (and keep) another copy on return, so
+    a trainer counts its variables' bytes only, and 1 MB holds three."""
+    mtestimator.clear_cache()
+    monkeypatch.setenv("MTESTIMATOR_CACHE_MB", "1")
+    for units in (4, 5, 6):
+        MultiLabelMLPClassifier((units,), epochs=1).fit(X, Y)
+    info = mtestimator.cache_info()
+    assert info["trainers"] == 3 and 0 < info["megabytes"] < 0.1
+    mtestimator.clear_cache()
 
 
 def test_cache_limit_must_be_a_number(monkeypatch):
