@@ -8,7 +8,13 @@ progress display moves, Ctrl-C (KeyboardInterrupt) is raised, and a
 non-finite loss stops training. With validation data (early stopping) or
 callbacks, every chunk is one epoch, so that callbacks see each epoch's logs
 and the model's weights at that epoch, and can stop training or change the
-learning rate (``model.optimizer``) before the next one.
+learning rate (``model.optimizer``) before the next one; callbacks that
+only read the logs (``History``, ``CSVLogger``, ``TerminateOnNaN``,
+``EarlyStopping`` without ``restore_best_weights``: :func:`reads_logs_only`)
+keep the chunks, see each epoch after its chunk, and a stop inside a chunk
+runs it again up to the stopping epoch (a chunk's epochs are a function of
+its starting state: the weights, the optimizer and dropout seeds are saved
+before it).
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses),
@@ -28,7 +34,7 @@ from ._networks import set_dropout_rates, transferable_variables
 from ._progress import make_progress
 
 __all__ = ["BaseTrainer", "CHUNK_SECONDS", "batch_capacity", "needs_batch_hooks",
-           "rows_bucket"]
+           "reads_logs_only", "rows_bucket"]
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
@@ -72,6 +78,18 @@ def needs_batch_hooks(callback):
         return False
     return any(not getattr(getattr(callback, hook), "_is_default", False)
                for hook in _BATCH_HOOKS)
+
+
+def reads_logs_only(callback):
+    """Whether ``callback`` only reads each epoch's logs (never the weights,
+    never the learning rate), so it may see an epoch after the next ones
+    ran: Keras's ``History``, ``CSVLogger``, ``TerminateOnNaN``, and
+    ``EarlyStopping`` without ``restore_best_weights`` (exact classes: a
+    subclass may read more)."""
+    if type(callback) is keras.callbacks.EarlyStopping:
+        return not callback.restore_best_weights
+    return type(callback) in (keras.callbacks.History, keras.callbacks.CSVLogger,
+                              keras.callbacks.TerminateOnNaN)
 
 
 class BaseTrainer:
@@ -138,11 +156,18 @@ class BaseTrainer:
         best weights. ``callbacks`` are Keras callbacks with epoch hooks
         only (see :func:`needs_batch_hooks`); ``verbose`` as in
         :mod:`~mtestimator._progress`.
+
+        Callbacks that only read the logs (:func:`reads_logs_only`) see
+        each epoch after its chunk has run; when one stops training inside
+        a chunk, the chunk is run again from its start up to that epoch, so
+        the weights are that epoch's. Any other callback, and validation,
+        makes every chunk one epoch.
         """
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
-        per_epoch = val is not None or bool(callbacks)
+        per_epoch = val is not None or not all(reads_logs_only(cb) for cb in callbacks)
+        replay = bool(callbacks) and not per_epoch
         callbacks = keras.callbacks.CallbackList(
             list(callbacks), model=self.model, epochs=epochs, verbose=0,
             steps=-(-len(X) // batch_size))
@@ -156,6 +181,7 @@ class BaseTrainer:
                 first, n = len(logs), min(chunk, epochs - len(logs))
                 if per_epoch:
                     callbacks.on_epoch_begin(first)
+                start_state = self._snapshot() if replay and n > 1 else None
                 start = time.perf_counter()
                 values = self._epochs(data, first, n, batch_size, seed)
                 seconds = (time.perf_counter() - start) / n
@@ -168,10 +194,20 @@ class BaseTrainer:
                     if not np.all(np.isfinite(row)):
                         self.model.stop_training = True  # the estimator reports it
                         break
-                    if per_epoch:
+                    if replay:
+                        callbacks.on_epoch_begin(epoch)
+                    if callbacks.callbacks:
                         callbacks.on_epoch_end(epoch, epoch_logs)
-                        if val is not None and stop.update(epoch_logs["val_loss"], self.model):
-                            self.model.stop_training = True
+                    if val is not None and stop.update(epoch_logs["val_loss"], self.model):
+                        self.model.stop_training = True
+                    if self.model.stop_training:
+                        if epoch < first + n - 1 and start_state is not None:
+                            # stopped inside the chunk: back to its start,
+                            # and the same epochs (same order, same dropout
+                            # draws) up to this one
+                            self._restore(start_state)
+                            self._epochs(data, first, epoch - first + 1, batch_size, seed)
+                        break
                 if not per_epoch:
                     chunk = max(1, min(int(CHUNK_SECONDS / max(seconds, 1e-9)),
                                        _MAX_GROWTH * n))
@@ -180,6 +216,17 @@ class BaseTrainer:
         finally:
             progress.close()
         return {k: [log.get(k, np.nan) for log in logs] for k in logs[0]}
+
+    def _all_variables(self):
+        return [*self.model.variables, *self.optimizer.variables]
+
+    def _snapshot(self):
+        """Every variable's value (network, dropout seeds, optimizer)."""
+        return [np.array(v.numpy()) for v in self._all_variables()]
+
+    def _restore(self, values):
+        for var, value in zip(self._all_variables(), values):
+            var.assign(value)
 
 
 class _EarlyStop:

@@ -13,8 +13,8 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 
 import mtestimator
-from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, _cache
-from mtestimator._trainer import needs_batch_hooks
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, _cache, _training
+from mtestimator._trainer import needs_batch_hooks, reads_logs_only
 
 X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
                                       random_state=0)
@@ -57,6 +57,66 @@ class BatchHook(keras.callbacks.Callback):
 ])
 def test_which_callbacks_need_keras_fit(callback, general):
     assert needs_batch_hooks(callback) is general
+
+
+@pytest.mark.parametrize("callback, expected", [
+    (keras.callbacks.History(), True),
+    (keras.callbacks.CSVLogger("log.csv"), True),
+    (keras.callbacks.TerminateOnNaN(), True),
+    (keras.callbacks.EarlyStopping(), True),
+    (keras.callbacks.EarlyStopping(restore_best_weights=True), False),  # reads weights
+    (keras.callbacks.ReduceLROnPlateau(), False),  # changes the learning rate
+    (keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None), False),
+    (type("MyHistory", (keras.callbacks.History,), {})(), False),  # may read more
+])
+def test_which_callbacks_only_read_logs(callback, expected):
+    assert reads_logs_only(callback) is expected
+
+
+def _chunk_calls(monkeypatch):
+    """Count the compiled training calls of the backend's trainer."""
+    trainer_class = _training.backend_module().Trainer
+    calls = []
+    original = trainer_class._epochs
+
+    def counted(self, data, first_epoch, n_epochs, *args):
+        calls.append((first_epoch, n_epochs))
+        return original(self, data, first_epoch, n_epochs, *args)
+
+    monkeypatch.setattr(trainer_class, "_epochs", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_log_only_callbacks_see_epochs_after_a_chunk_with_the_same_result(
+        monkeypatch, tmp_path, dropout):
+    """EarlyStopping + History + CSVLogger run after each chunk of epochs;
+    a stop inside a chunk runs that chunk again up to the stopping epoch:
+    the same weights, history, log and epoch count as epoch by epoch (a
+    callback that is not log-only forces that)."""
+    def fit(extra, log):
+        callbacks = [keras.callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=0.02),
+                     keras.callbacks.History(), keras.callbacks.CSVLogger(str(log)), *extra]
+        clf = MultiLabelMLPClassifier((8,), epochs=60, dropout=dropout, random_state=0,
+                                      learning_rate=0.003, callbacks=callbacks)
+        return clf.fit(X, Y)
+
+    calls = _chunk_calls(monkeypatch)
+    chunked = fit([], tmp_path / "chunked.csv")
+    chunked_calls = list(calls)
+    del calls[:]
+    per_epoch = fit([keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None)],
+                    tmp_path / "per_epoch.csv")
+    assert all(n == 1 for _, n in calls) and len(calls) == per_epoch.n_iter_
+    assert 3 <= chunked.n_iter_ < 60  # it stopped early ...
+    stop = chunked.n_iter_ - 1
+    assert any(first < stop < first + n - 1 for first, n in chunked_calls)  # ... in a chunk
+    assert chunked_calls[-1] == (chunked_calls[-2][0], stop - chunked_calls[-2][0] + 1)
+    assert chunked.n_iter_ == per_epoch.n_iter_
+    np.testing.assert_array_equal(chunked.history_["loss"], per_epoch.history_["loss"])
+    for a, b in zip(chunked.model_.get_weights(), per_epoch.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert (tmp_path / "chunked.csv").read_text() == (tmp_path / "per_epoch.csv").read_text()
 
 
 def test_epoch_callbacks_run_on_the_fast_path():
