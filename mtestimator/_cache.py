@@ -12,8 +12,8 @@ trainers are dropped when the total passes the limit,
 What dropping a trainer gives back depends on the backend: on JAX its
 networks, optimizer state and compiled executables, while the small
 functions JAX compiled as Keras built the network (initializers and other
-eager operations, one executable per new shape: about 6 MB and 0.75 s of
-compilation per architecture of a small MLP, measured) stay in JAX's process-wide
+eager operations, one executable per new shape, a few MB per architecture
+of a small MLP) stay in JAX's process-wide
 caches until :func:`clear_cache`; on TensorFlow its networks and optimizer
 state, while the graphs TensorFlow traced stay in TensorFlow's runtime for
 the life of the process, with their XLA executables (about 12 MB per

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import keras
 from keras import ops
 
+from ._initializers import initializer, unwrap
+
 __all__ = [
     "OPTIMIZERS",
     "OutputSpec",
@@ -55,17 +57,19 @@ def _seed_stream(seed):
 
 
 def _initializer(name, seed):
-    """An initializer instance from its name, seeded without global state.
+    """An initializer instance from its name, seeded without global state
+    (``keras.initializers.get(name)`` would draw a default seed from
+    Python's global ``random``); on JAX, drawn without a compilation per
+    shape (see ``_initializers.py``)."""
+    return initializer(name, seed)
 
-    ``keras.initializers.get(name)`` would draw a default seed from Python's
-    global ``random``; a seeded one is built from its config directly.
-    """
-    if seed is None:
-        return keras.initializers.get(name)
-    try:
-        return keras.initializers.get({"class_name": name, "config": {"seed": seed}})
-    except TypeError:  # initializers without a seed (zeros, ones, ...)
-        return keras.initializers.get(name)
+
+def _apply(layer, x):
+    """``layer(x)``: builds the layer (its initializers run now), then puts
+    Keras's own initializers back on it for its config."""
+    y = layer(x)
+    unwrap(layer)
+    return y
 
 
 _VARIABLE_RATES = contextvars.ContextVar("mtestimator_variable_rates", default=False)
@@ -168,12 +172,13 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     seeds = seeds if seeds is not None else _seed_stream(None)
     x = inputs
     for i, units in enumerate(hidden_layer_sizes):
-        x = keras.layers.Dense(
+        x = _apply(keras.layers.Dense(
             int(units),
             activation=activation,
             kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+            bias_initializer=_initializer("zeros", None),
             name=f"trunk_dense_{i}",
-        )(x)
+        ), x)
         if dropout:
             x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return x
@@ -187,14 +192,14 @@ def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
     x = inputs
     last = len(hidden_layer_sizes) - 1
     for i, units in enumerate(hidden_layer_sizes):
-        x = layer_class(
+        x = _apply(layer_class(
             int(units),
             return_sequences=i < last,
             kernel_initializer=_initializer(kernel_initializer, next(seeds)),
             recurrent_initializer=_initializer("orthogonal", next(seeds)),
             seed=next(seeds),
             name=f"trunk_{cell}_{i}",
-        )(x)
+        ), x)
         if dropout:
             x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return x
@@ -208,11 +213,12 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     seeds = seeds if seeds is not None else _seed_stream(None)
     x = inputs
     for i, filters in enumerate(hidden_layer_sizes):
-        x = keras.layers.Conv1D(
+        x = _apply(keras.layers.Conv1D(
             int(filters), kernel_size, padding="causal", activation=activation,
             kernel_initializer=_initializer(kernel_initializer, next(seeds)),
+            bias_initializer=_initializer("zeros", None),
             name=f"trunk_conv1d_{i}",
-        )(x)
+        ), x)
         if dropout:
             x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
@@ -250,12 +256,13 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
     inputs = keras.Input(tuple(input_shape), name="features", dtype=input_dtype)
     x = trunk(inputs, seeds)
     heads = {
-        spec.name: keras.layers.Dense(
+        spec.name: _apply(keras.layers.Dense(
             spec.units,
             activation=spec.activation,
             kernel_initializer=_initializer("glorot_uniform", next(seeds)),
+            bias_initializer=_initializer("zeros", None),
             name=spec.name,
-        )(x)
+        ), x)
         for spec in outputs
     }
     return keras.Model(inputs, heads, name="multitask_network")
