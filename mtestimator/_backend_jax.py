@@ -205,7 +205,8 @@ class Trainer(BaseTrainer):
 
     @staticmethod
     def _zeros_like(var):
-        return jnp.zeros(var.shape, var.dtype)
+        # NumPy: jnp.zeros would compile a fill for each new shape
+        return np.zeros(var.shape, var.dtype)
 
     @staticmethod
     def _data(X, Y, W):

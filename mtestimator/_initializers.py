@@ -9,8 +9,9 @@ took 0.75 s; a search over ``hidden_layer_sizes`` paid it at each width).
 JAX's random numbers are counter-based (threefry, partitionable: the
 default): element ``i`` of a draw depends on the key and ``i`` alone, so
 the first ``size`` values of a draw of ``N >= size`` values are the values
-of a draw of ``size``. :func:`initializer` draws at a few sizes (the
-buckets of :func:`~._trainer.rows_bucket`), cuts and reshapes in NumPy
+of a draw of ``size``. :func:`initializer` draws at a few sizes (powers
+of two, at least 1024: one compilation for every layer of up to 1024
+weights, one more per doubling above), cuts and reshapes in NumPy
 (then puts the result on the device, which compiles nothing),
 and gives Keras's values bit for bit (tested against Keras for every
 initializer it handles); constant initializers are NumPy arrays. Any other
@@ -28,6 +29,8 @@ import numpy as np
 from keras.src.initializers.random_initializers import compute_fans
 
 __all__ = ["initializer", "unwrap"]
+
+_MIN_DRAW = 1024  # values per draw at least: one compilation for most small layers
 
 _VARIANCE_SCALING = (keras.initializers.VarianceScaling, keras.initializers.GlorotUniform,
                      keras.initializers.GlorotNormal, keras.initializers.HeUniform,
@@ -127,11 +130,9 @@ class _Bucketed(keras.initializers.Initializer):
         import jax
         from keras.src.backend.jax.random import jax_draw_seed
 
-        from ._trainer import rows_bucket  # (it imports the network builders)
-
         key = jax_draw_seed(self.inner.seed)
         size = math.prod(shape)
-        bucket = (rows_bucket(size),)
+        bucket = (max(_MIN_DRAW, 1 << (size - 1).bit_length()),)
         if distribution == "uniform":
             values = jax.random.uniform(key, bucket, dtype, bounds["minval"], bounds["maxval"])
         elif distribution == "normal":

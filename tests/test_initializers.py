@@ -54,7 +54,7 @@ def test_new_layer_widths_do_not_compile_new_draws(caplog):
         keras.layers.Dense(width, kernel_initializer=initializer("glorot_uniform", width),
                            bias_initializer=initializer("zeros", None)).build((None, 4))
 
-    build(48)  # compiles the draw of the 192-value bucket
+    build(48)  # compiles the draw of the 1024-value bucket
     caplog.clear()
     with caplog.at_level(logging.WARNING), jax.log_compiles():
         for width in range(40, 48):
