@@ -336,7 +336,8 @@ def callbacks(res, backend, quick):
     """fit with EarlyStopping + History vs none"""
     c = res.get(backend, "callbacks")
     ratio = (c["callbacks_s"] / c["callbacks_epochs"]) / (c["none_s"] / c["none_epochs"])
-    yield check("fit with EarlyStopping + History vs none, warm, per epoch", ratio, "x",
+    yield check("fit with EarlyStopping + History vs none, warm, per epoch (medians of 5)",
+                ratio, "x",
                 f"no callback {c['none_s']:.2f} s / {c['none_epochs']} epochs", "<=", 2,
                 detail=f"{c['callbacks_s']:.2f} s / {c['callbacks_epochs']} epochs")
 
