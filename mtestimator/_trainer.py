@@ -24,6 +24,8 @@ rate, the dropout rates, the batch size and the number of epochs are values
 of the compiled function, not constants of it.
 """
 
+import signal
+import threading
 import time
 
 import keras
@@ -90,6 +92,48 @@ def reads_logs_only(callback):
         return not callback.restore_best_weights
     return type(callback) in (keras.callbacks.History, keras.callbacks.CSVLogger,
                               keras.callbacks.TerminateOnNaN)
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during a fit, honoured between chunks of epochs.
+
+    While a fit runs in the main thread under Python's default SIGINT
+    handler, SIGINT only sets a flag, which the epoch loop checks after
+    each chunk (and on exit) and turns into KeyboardInterrupt. A
+    KeyboardInterrupt raised by the default handler can land anywhere in
+    the main thread, including in an object's ``__del__`` run by the
+    garbage collector, where Python ignores it and training goes on (seen
+    once in CI: a Ctrl-C lost in a long TensorFlow fit). A second SIGINT
+    raises at once. Elsewhere (other threads, a handler of your own),
+    nothing changes.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self._installed = False
+
+    def _handle(self, signum, frame):
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if exc_type is None:
+            self.check()
+        return False
 
 
 class BaseTrainer:
@@ -175,44 +219,47 @@ class BaseTrainer:
         self.model.stop_training = False
         logs, stop = [], _EarlyStop(patience)
         try:
-            callbacks.on_train_begin()
-            chunk = 1
-            while len(logs) < epochs and not self.model.stop_training:
-                first, n = len(logs), min(chunk, epochs - len(logs))
-                if per_epoch:
-                    callbacks.on_epoch_begin(first)
-                start_state = self._snapshot() if replay and n > 1 else None
-                start = time.perf_counter()
-                values = self._epochs(data, first, n, batch_size, seed)
-                seconds = (time.perf_counter() - start) / n
-                for epoch, row in enumerate(values, first):
-                    epoch_logs = self._logs(row)
-                    if val is not None:
-                        epoch_logs.update(self._logs(self._evaluate(val), "val_"))
-                    logs.append(epoch_logs)
-                    progress.update(epoch, epoch_logs, seconds)
-                    if not np.all(np.isfinite(row)):
-                        self.model.stop_training = True  # the estimator reports it
-                        break
-                    if replay:
-                        callbacks.on_epoch_begin(epoch)
-                    if callbacks.callbacks:
-                        callbacks.on_epoch_end(epoch, epoch_logs)
-                    if val is not None and stop.update(epoch_logs["val_loss"], self.model):
-                        self.model.stop_training = True
-                    if self.model.stop_training:
-                        if epoch < first + n - 1 and start_state is not None:
-                            # stopped inside the chunk: back to its start,
-                            # and the same epochs (same order, same dropout
-                            # draws) up to this one
-                            self._restore(start_state)
-                            self._epochs(data, first, epoch - first + 1, batch_size, seed)
-                        break
-                if not per_epoch:
-                    chunk = max(1, min(int(CHUNK_SECONDS / max(seconds, 1e-9)),
-                                       _MAX_GROWTH * n))
-            stop.restore(self.model)
-            callbacks.on_train_end(logs[-1] if logs else None)
+            with _DeferredInterrupt() as interrupt:
+                callbacks.on_train_begin()
+                chunk = 1
+                while len(logs) < epochs and not self.model.stop_training:
+                    interrupt.check()
+                    first, n = len(logs), min(chunk, epochs - len(logs))
+                    if per_epoch:
+                        callbacks.on_epoch_begin(first)
+                    start_state = self._snapshot() if replay and n > 1 else None
+                    start = time.perf_counter()
+                    values = self._epochs(data, first, n, batch_size, seed)
+                    seconds = (time.perf_counter() - start) / n
+                    interrupt.check()
+                    for epoch, row in enumerate(values, first):
+                        epoch_logs = self._logs(row)
+                        if val is not None:
+                            epoch_logs.update(self._logs(self._evaluate(val), "val_"))
+                        logs.append(epoch_logs)
+                        progress.update(epoch, epoch_logs, seconds)
+                        if not np.all(np.isfinite(row)):
+                            self.model.stop_training = True  # the estimator reports it
+                            break
+                        if replay:
+                            callbacks.on_epoch_begin(epoch)
+                        if callbacks.callbacks:
+                            callbacks.on_epoch_end(epoch, epoch_logs)
+                        if val is not None and stop.update(epoch_logs["val_loss"], self.model):
+                            self.model.stop_training = True
+                        if self.model.stop_training:
+                            if epoch < first + n - 1 and start_state is not None:
+                                # stopped inside the chunk: back to its start,
+                                # and the same epochs (same order, same dropout
+                                # draws) up to this one
+                                self._restore(start_state)
+                                self._epochs(data, first, epoch - first + 1, batch_size, seed)
+                            break
+                    if not per_epoch:
+                        chunk = max(1, min(int(CHUNK_SECONDS / max(seconds, 1e-9)),
+                                           _MAX_GROWTH * n))
+                stop.restore(self.model)
+                callbacks.on_train_end(logs[-1] if logs else None)
         finally:
             progress.close()
         return {k: [log.get(k, np.nan) for log in logs] for k in logs[0]}

@@ -313,3 +313,29 @@ def test_worker_thread_limit_reaches_both_backends(env, expected):
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
                          capture_output=True, text=True, check=True).stdout
     assert tuple(out.strip().split("|")) == expected
+
+
+def test_sigint_during_a_fit_is_a_flag_checked_between_chunks():
+    """A SIGINT sets a flag (it cannot be lost in a __del__ the collector
+    runs), raised as KeyboardInterrupt at the next check; a second SIGINT
+    raises at once; the default handler is back afterwards."""
+    from mtestimator._trainer import _DeferredInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with _DeferredInterrupt() as interrupt:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler has run: nothing raised yet
+            assert interrupt.pending
+            interrupt.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        with _DeferredInterrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C: at once
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):  # pending at the end of the fit: raised on exit
+        with _DeferredInterrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
