@@ -56,14 +56,6 @@ def _seed_stream(seed):
     return ((int(seed) * 1000 + i) % (2**31 - 1) for i in itertools.count(1))
 
 
-def _initializer(name, seed):
-    """An initializer instance from its name, seeded without global state
-    (``keras.initializers.get(name)`` would draw a default seed from
-    Python's global ``random``); on JAX, drawn without a compilation per
-    shape (see ``_initializers.py``)."""
-    return initializer(name, seed)
-
-
 def _apply(layer, x):
     """``layer(x)``: builds the layer (its initializers run now), then puts
     Keras's own initializers back on it for its config."""
@@ -175,8 +167,8 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
         x = _apply(keras.layers.Dense(
             int(units),
             activation=activation,
-            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
-            bias_initializer=_initializer("zeros", None),
+            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+            bias_initializer=initializer("zeros", None),
             name=f"trunk_dense_{i}",
         ), x)
         if dropout:
@@ -195,8 +187,8 @@ def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
         x = _apply(layer_class(
             int(units),
             return_sequences=i < last,
-            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
-            recurrent_initializer=_initializer("orthogonal", next(seeds)),
+            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+            recurrent_initializer=initializer("orthogonal", next(seeds)),
             seed=next(seeds),
             name=f"trunk_{cell}_{i}",
         ), x)
@@ -215,8 +207,8 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     for i, filters in enumerate(hidden_layer_sizes):
         x = _apply(keras.layers.Conv1D(
             int(filters), kernel_size, padding="causal", activation=activation,
-            kernel_initializer=_initializer(kernel_initializer, next(seeds)),
-            bias_initializer=_initializer("zeros", None),
+            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+            bias_initializer=initializer("zeros", None),
             name=f"trunk_conv1d_{i}",
         ), x)
         if dropout:
@@ -259,8 +251,8 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
         spec.name: _apply(keras.layers.Dense(
             spec.units,
             activation=spec.activation,
-            kernel_initializer=_initializer("glorot_uniform", next(seeds)),
-            bias_initializer=_initializer("zeros", None),
+            kernel_initializer=initializer("glorot_uniform", next(seeds)),
+            bias_initializer=initializer("zeros", None),
             name=spec.name,
         ), x)
         for spec in outputs
