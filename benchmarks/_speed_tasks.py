@@ -91,9 +91,9 @@ def clear_cache():
     public = getattr(mtestimator, "clear_cache", None)
     if public is not None:
         return public, "mtestimator.clear_cache"
-    from mtestimator._training import clear_cache as private
+    from mtestimator.engine.cache import clear_cache as private
 
-    return private, "mtestimator._training.clear_cache"
+    return private, "mtestimator.engine.cache.clear_cache"
 
 
 # -- the reference protocol ------------------------------------------------------------

@@ -5,11 +5,11 @@ they load when a network is first built, trained or loaded, and scikeras only
 inside :class:`SeparateNetworks`.
 """
 
-from ._threads import follow_thread_limit
+from .engine.threads import follow_thread_limit
 
-follow_thread_limit()  # before TensorFlow is imported: see _threads.py
+follow_thread_limit()  # before TensorFlow is imported: see engine/threads.py
 
-from ._cache import cache_info, clear_cache  # noqa: E402
+from .engine.cache import cache_info, clear_cache  # noqa: E402
 from ._estimator import MultiTaskEstimator  # noqa: E402
 from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402

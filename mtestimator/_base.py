@@ -8,16 +8,16 @@ else is here, in the order ``fit`` runs it:
 1. parameters: fresh clones of the heads and the trunk, their parameters
    checked;
 2. X through the trunk's validation; y split between the heads by their
-   ``columns``;
+   ``columns`` (:mod:`~mtestimator._targets`);
 3. zero-weight rows dropped, before anything is learned from the targets;
 4. each head fitted on what remains (classes, scaling, label weights) and its
    targets encoded;
-5. the network built from the trunk and one output layer per head (or, for
-   ``partial_fit``, the fitted one continued);
-6. training: a cached compiled trainer run in chunks of epochs (progress,
-   Ctrl-C and callbacks with epoch hooks between chunks), or Keras's own
-   ``model.fit`` for callbacks with per-batch hooks; the same batches in the
-   same order either way;
+5. the networks' specifications: one network for every head, or
+   (``_joint = False``: :class:`~mtestimator.SeparateNetworks`) one per head
+   trained on the rows labelled for it;
+6. training, by the engine (:func:`mtestimator.engine.training.train`): it
+   builds each network from its specification (or continues the fitted one,
+   for ``partial_fit``) and trains it;
 7. heads tuned after training (thresholds), on the early-stopping
    validation split or the training data.
 
@@ -27,10 +27,10 @@ KeyboardInterrupt included, the estimator is left as it was.
 
 import copy
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing
@@ -39,14 +39,19 @@ from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, \
     check_is_fitted
 
-from .heads import _missing_mask
+from ._targets import assemble, conditions, decode_all, split_targets
+from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_stream
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-#: Optimizers by name (``mtestimator._networks.OPTIMIZERS`` holds the classes).
+#: Optimizers by name (``mtestimator.engine.networks.OPTIMIZERS`` holds the classes).
 OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
+
+_DIVERGED = ("became {value} at epoch {epoch}. The estimator was left as it was before this "
+             "fit. Lower 'learning_rate', scale the features (e.g. StandardScaler in a "
+             "Pipeline) or check the data for extreme values.")
 
 
 def _seed_from(random_state):
@@ -58,22 +63,6 @@ def _seed_from(random_state):
     copy_ = np.random.RandomState()
     copy_.set_state(random_state.get_state())
     return int(copy_.randint(0, 2**31 - 1))
-
-
-def _is_frame(y):
-    return isinstance(y, pd.DataFrame)
-
-
-def fresh_seed():
-    """A new seed from the operating system, touching no global RNG state."""
-    import secrets
-
-    return secrets.randbits(31)
-
-
-def _loss_key(loss):
-    """A loss (a Keras name or a configured Loss object) as a cache-key string."""
-    return repr(loss if isinstance(loss, str) else loss.get_config())
 
 
 def _comparable(params):
@@ -106,6 +95,8 @@ class BaseMultiTask(BaseEstimator):
 
     #: predict returns a DataFrame when y was one (presets keep arrays).
     _frame_output = True
+    #: One network for every head; False: one network per head (SeparateNetworks).
+    _joint = True
 
     # -- what a subclass says ---------------------------------------------------
 
@@ -206,113 +197,10 @@ class BaseMultiTask(BaseEstimator):
 
     # -- targets --------------------------------------------------------------------
 
-    def _split_targets(self, y, heads, reset):
-        """Each head's part of y (a dict by head name); learns the layout on reset."""
-        owner = type(self).__name__
-        if len(heads) == 1 and heads[0][1].columns is None:
-            if reset:
-                self._target_layout = None
-                self._target_frame_columns = (list(y.columns) if _is_frame(y) else None)
-            return {heads[0][0]: y}
-        for name, head in heads:
-            if head.columns is None:
-                raise ValueError(
-                    f"Head {name!r} of {owner} has columns=None (the whole y), which "
-                    "only a single head may have; give each head its columns."
-                )
-        frame = _is_frame(y)
-        if not frame:
-            y = y.toarray() if sp.issparse(y) else np.asarray(y)
-            if y.ndim != 2:
-                raise ValueError(
-                    f"y must be a 2-D array or a DataFrame with the columns of the heads "
-                    f"of {owner}; got an array of shape {y.shape}."
-                )
-        available = list(y.columns) if frame else list(range(y.shape[1]))
-        parts, used = {}, {}
-        for name, head in heads:
-            cols = head.columns if isinstance(head.columns, (list, tuple)) else [head.columns]
-            keys = []
-            for col in cols:
-                if isinstance(col, str) and not frame:
-                    raise ValueError(
-                        f"Head {name!r} names the column {col!r}, but y is not a "
-                        "DataFrame: pass y as a DataFrame, or give columns as positions."
-                    )
-                key = available[col] if isinstance(col, numbers.Integral) and \
-                    not isinstance(col, bool) and -len(available) <= col < len(available) \
-                    else col
-                if key not in available:
-                    raise ValueError(
-                        f"Head {name!r} takes column {col!r}, which y does not have; y's "
-                        f"columns are {available!r}."
-                    )
-                if key in used:
-                    raise ValueError(
-                        f"Column {key!r} of y is taken by heads {used[key]!r} and {name!r}; "
-                        "give each head its own column (copy the column to use it twice)."
-                    )
-                used[key] = name
-                keys.append(key)
-            single = not isinstance(head.columns, (list, tuple))
-            if frame:
-                parts[name] = y[keys[0]] if single else y[keys]
-            else:
-                parts[name] = y[:, keys[0]] if single else y[:, keys]
-        if reset:
-            if not frame and len(used) < len(available):
-                unused = [c for c in available if c not in used]
-                raise ValueError(
-                    f"Columns {unused!r} of y are taken by no head of {owner}; drop them "
-                    "or add a head for them."
-                )
-            self._target_layout = [(c, used[c]) for c in available if c in used]
-            self._target_frame_columns = list(y.columns) if frame else None
-        return parts
-
-    def _conditions(self, parts, heads, reset):
-        """For each conditional head, the rows whose true condition class holds."""
-        named = dict(heads)
-        active = {}
-        for name, head in heads:
-            if head.when is None:
-                continue
-            when = head.when
-            if not (len(when) == 2 and np.ndim(when[1]) == 1 and not isinstance(when[1], str)):
-                raise ValueError(
-                    f"The 'when' parameter of head {name!r} must be (column, list of "
-                    f"values), e.g. ('status', ['paid']); got {when!r}."
-                )
-            owner = next((n for n, h in heads if h.kind == "classifier" and h is not head
-                          and h.columns == when[0] and h.when is None), None)
-            if owner is None:
-                raise ValueError(
-                    f"Head {name!r} has when={when!r}, but no unconditional "
-                    f"ClassificationHead of {type(self).__name__} takes column {when[0]!r}: "
-                    "the condition is predicted by such a head. Add one."
-                )
-            labels = named[owner].transform_targets(parts[owner])
-            active[name] = np.isin(labels, list(when[1])) & ~_missing_mask(np.asarray(labels))
-            if reset:
-                head.condition_head_ = owner
-        return active
-
-    def _decode_all(self, raw, names=None):
-        """Decoded predictions by head name; conditional heads get ``otherwise``
-        where their predicted condition class does not hold."""
-        heads = dict(self.heads_)
-        names = list(heads) if names is None else names
-        wanted = set(names) | {heads[n].condition_head_ for n in names
-                               if heads[n].when is not None}
-        out = {n: heads[n].decode(raw[n]) for n in heads if n in wanted}
-        for n in names:
-            if heads[n].when is not None:
-                out[n] = heads[n].apply_condition(out[n], out[heads[n].condition_head_])
-        return {n: out[n] for n in names}
-
-    def _natural_targets(self, y, heads, reset=False):
-        y = self._check_y(y, reset=reset)
-        parts = self._split_targets(y, heads, reset=reset)
+    def _natural_targets(self, y, heads):
+        """Each head's targets in y, as the head reads them (y in the fitted layout)."""
+        y = self._check_y(y, reset=False)
+        parts = split_targets(y, heads, type(self).__name__, reset=False)[0]
         return {name: head.transform_targets(parts[name]) for name, head in heads}
 
     # -- fitting ----------------------------------------------------------------
@@ -367,6 +255,8 @@ class BaseMultiTask(BaseEstimator):
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
+        from .engine.training import Diverged, Trained, train  # Keras: on the first fit
+
         self._validate_params()
         if y is None:
             raise ValueError(
@@ -376,8 +266,25 @@ class BaseMultiTask(BaseEstimator):
         previous = dict(self.__dict__)
         saved = self._snapshot() if warm else None
         try:
-            self._fit_sequence(X, y, sample_weight, warm=warm, partial=partial,
-                               classes=classes)
+            prep = self._prepare(X, y, sample_weight, warm=warm, partial=partial,
+                                 classes=classes)
+            # 6. training: the engine builds (or continues) and trains each network
+            trained, networks = {}, self._keras_networks() if warm else {}
+            for key, spec, data, validation, settings in self._jobs(prep, warm):
+                start = None
+                if warm:
+                    state = self._optimizer_state
+                    start = Trained(networks[key], state if self._joint else state[key], None)
+                try:
+                    trained[key] = train(spec, *data, settings, validation=validation,
+                                         start=start)
+                except Diverged as exc:
+                    what = "the loss" if self._joint else "its loss"
+                    where = "" if self._joint else f"head {key!r} of "
+                    raise FloatingPointError(
+                        f"Training of {where}{type(self).__name__} diverged: {what} "
+                        + _DIVERGED.format(value=exc.value, epoch=exc.epoch)) from None
+            self._finish(prep, trained, warm)
         except BaseException:  # errors, divergence, KeyboardInterrupt: all or nothing
             self.__dict__.clear()
             self.__dict__.update(previous)
@@ -391,22 +298,28 @@ class BaseMultiTask(BaseEstimator):
         return hasattr(self, "model_")
 
     def _snapshot(self):
-        """The fitted state a failed partial_fit changes in place: the network's
+        """The fitted state a failed partial_fit changes in place: each network's
         weights, its compiled optimizer's state (callbacks path) and the heads."""
-        optimizer = getattr(self.model_, "optimizer", None)
-        return (self.model_.get_weights(), copy.deepcopy(self.heads_),
-                [np.array(v.numpy()) for v in optimizer.variables]
-                if optimizer is not None and optimizer.built else None)
+        saved = {}
+        for key, model in self._keras_networks().items():
+            optimizer = getattr(model, "optimizer", None)
+            saved[key] = (model.get_weights(),
+                          [np.array(v.numpy()) for v in optimizer.variables]
+                          if optimizer is not None and optimizer.built else None)
+        return saved, copy.deepcopy(self.heads_)
 
     def _restore(self, saved):
-        weights, heads, optimizer_state = saved
-        self.model_.set_weights(weights)
-        self.heads_ = heads
-        if optimizer_state is not None:
-            for var, value in zip(self.model_.optimizer.variables, optimizer_state):
-                var.assign(value)
+        networks = self._keras_networks()
+        for key, (weights, optimizer_state) in saved[0].items():
+            networks[key].set_weights(weights)
+            if optimizer_state is not None:
+                for var, value in zip(networks[key].optimizer.variables, optimizer_state):
+                    var.assign(value)
+        self.heads_ = saved[1]
 
-    def _fit_sequence(self, X, y, sample_weight, *, warm, partial, classes=None):
+    def _prepare(self, X, y, sample_weight, *, warm, partial, classes):
+        """Steps 1 to 5: the data each network trains on."""
+        owner = type(self).__name__
         # 1. parameters
         heads, trunk = self._parts()
         if warm:
@@ -433,8 +346,10 @@ class BaseMultiTask(BaseEstimator):
         if not np.all(w > 0):
             rows = np.flatnonzero(w > 0)
             X, y, w = X[rows], _safe_indexing(y, rows), w[rows]
-        parts = self._split_targets(y, heads, reset=not warm)
-        active = self._conditions(parts, heads, reset=not warm)
+        parts, layout, frame_columns = split_targets(y, heads, owner, reset=not warm)
+        if not warm:
+            self._target_layout, self._target_frame_columns = layout, frame_columns
+        active = conditions(parts, heads, owner, reset=not warm)
         # 4. heads fitted on what remains (a conditional head: on its rows),
         #    targets encoded; a missing target weighs 0 in its head's loss
         natural, Y, W = {}, {}, {}
@@ -462,7 +377,7 @@ class BaseMultiTask(BaseEstimator):
             bad = rows[~labelled]
             raise ValueError(
                 f"{len(bad)} row(s) of y have no target for any head of "
-                f"{type(self).__name__} (rows {bad[:10].tolist()}"
+                f"{owner} (rows {bad[:10].tolist()}"
                 f"{' ...' if len(bad) > 10 else ''}): every row needs at least one label. "
                 "Drop them, or give them a target."
             )
@@ -470,32 +385,102 @@ class BaseMultiTask(BaseEstimator):
             weights = [h.loss_weight for _, h in heads]
             if not self._uncertainty() and not sum(weights) > 0:
                 raise ValueError(
-                    f"The loss weights of the heads of {type(self).__name__} are all zero "
+                    f"The loss weights of the heads of {owner} are all zero "
                     f"({weights}); at least one head must have a positive loss_weight."
                 )
             self.heads_, self.trunk_ = heads, trunk
             self._fitted_with = self._fit_settings()
             self._X_dtype = "string" if X.dtype.kind == "U" else "float32"
-            # 5. the network
-            self.model_ = self._network(heads, trunk)
-            self._optimizer_state = None
+            self._optimizer_state = None if self._joint else {}
         self._check_backend_input()
-        # 6. training
-        validation, split_natural = None, natural
+        prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
+                               natural_val=None, epochs=1 if partial else self.epochs)
         if self.early_stopping:
-            (X, Y, W, natural), (Xv, Yv, Wv, natural_v) = self._inner_split(X, Y, W, natural)
-            validation, split_natural = (Xv, Yv, Wv), natural_v
-        epochs = 1 if partial else self.epochs
-        self._train(X, Y, W, validation, epochs=epochs, warm=warm)
+            (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
+                self._inner_split(X, Y, W, natural)
+            prep.validation = (Xv, Yv, Wv)
+        return prep
+
+    def _jobs(self, prep, warm):
+        """Step 5: ``(key, spec, (X, Y, W), validation, settings)`` of each network."""
+        owner = type(self).__name__
+        seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
+        if seed is None:
+            seed = self._seed if self._seed is not None else fresh_seed()
+        settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
+                    "learning_rate": self.learning_rate, "seed": seed,
+                    "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
+                    "verbose": self.verbose}
+        network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
+                   "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
+                   "input_dtype": self._X_dtype, "owner": owner}
+        outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
+                                    head.build_loss()) for name, head in self.heads_}
+        if self._joint:
+            spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),
+                               seed=getattr(self, "_fit_seed", self._seed), **network)
+            return [("model", spec, (prep.X, prep.Y, prep.W), prep.validation, TrainSettings(
+                first_epoch=self.n_iter_ if warm else 0, loss_weights=self._loss_weights(),
+                description=owner, **settings))]
+        jobs, seeds = [], seed_stream(self._seed)  # one seed per head's network
+        for name, _ in self.heads_:
+            keep = prep.W[name] != 0  # each network trains on the rows labelled for it
+            if not keep.any():
+                raise ValueError(
+                    f"Head {name!r} of {owner} has no labelled row with a non-zero weight: "
+                    "its network has nothing to train on. Give it labels, or drop the head."
+                )
+            validation = None
+            if prep.validation is not None:
+                Xv, Yv, Wv = prep.validation
+                validation = (Xv, {name: Yv[name]}, {name: Wv[name]})
+            spec = NetworkSpec(outputs=(outputs[name],), seed=next(seeds),
+                               name=f"{name}_network", **network)
+            data = (prep.X[keep], {name: prep.Y[name][keep]}, {name: prep.W[name][keep]})
+            first = len(self.history_.get(f"{name}_loss", ())) if warm else 0
+            jobs.append((name, spec, data, validation, TrainSettings(
+                first_epoch=first, description=spec.name, **settings)))
+        return jobs
+
+    def _finish(self, prep, trained, warm):
+        """The trained networks kept; step 7, heads tuned."""
+        if self._joint:
+            result = trained["model"]
+            self.model_ = result.model
+            if result.optimizer_state is not None:
+                self._optimizer_state = result.optimizer_state
+            history = result.history
+        else:
+            self.model_ = None  # no single network: one per head, in estimators_
+            if not warm:
+                self._set_keras_networks({k: t.model for k, t in trained.items()})
+            self._optimizer_state = {**self._optimizer_state, **{
+                k: t.optimizer_state for k, t in trained.items()
+                if t.optimizer_state is not None}}
+            history = {}
+            for name, result in trained.items():
+                history[f"{name}_loss"] = result.history["loss"]
+                if result.history.get("val_loss"):
+                    history[f"val_{name}_loss"] = result.history["val_loss"]
+        if warm:
+            history = {k: self.history_.get(k, []) + v for k, v in history.items()}
+        self.history_ = history
+        self.n_iter_ = max(len(v) for k, v in history.items() if not k.startswith("val_"))
+        self._dense_layers = self._numpy_networks()
         # 7. heads tuned after training
-        X_tune = X if validation is None else validation[0]
-        tuned_on = natural if validation is None else split_natural
+        X_tune = prep.X if prep.validation is None else prep.validation[0]
+        tuned_on = prep.natural if prep.validation is None else prep.natural_val
         raw = self._raw(X_tune)
-        for name, head in heads:
+        for name, head in self.heads_:
             head.tune(tuned_on[name], raw[name])
-        if len(heads) == 1 and hasattr(heads[0][1], "classes_"):
-            self.classes_ = heads[0][1].classes_
+        if len(self.heads_) == 1 and hasattr(self.heads_[0][1], "classes_"):
+            self.classes_ = self.heads_[0][1].classes_
         self._after_fit()
+        if not self._joint:
+            from ._scikeras import set_history
+
+            for name, wrapper in self.estimators_:
+                set_history(wrapper, history, name)
 
     def _check_unchanged(self, heads, trunk):
         fitted = [(n, type(h), _comparable(h.get_params())) for n, h in self.heads_]
@@ -519,6 +504,12 @@ class BaseMultiTask(BaseEstimator):
         return {"optimizer": self.optimizer, "uncertainty": bool(self._uncertainty())}
 
     def _check_backend_input(self):
+        if self._X_dtype == "string" and not self._joint:
+            raise ValueError(
+                "SeparateNetworks trains each head through scikeras, which takes numeric "
+                "X only; X holds strings (a text KerasTrunk). Vectorise the text before "
+                "the estimator, or use MultiTaskEstimator."
+            )
         if self._X_dtype == "string":
             import keras
 
@@ -529,57 +520,11 @@ class BaseMultiTask(BaseEstimator):
                     "KERAS_BACKEND=tensorflow, or vectorise the text before the estimator."
                 )
 
-    def _network(self, heads, trunk):
-        """A fresh network: the trunk and one named Dense output per head (each
-        through its learned loss weight with ``_uncertainty()``)."""
-        from ._networks import OutputSpec, add_uncertainty_weights, build_network
-        from ._training import backend_module
-
-        backend_module()  # its set-up (JAX: the persistent compilation cache) first
-        specs = [OutputSpec(name, head.output_units_, head.output_activation_)
-                 for name, head in heads]
-        model = build_network(self.input_shape_, specs, trunk.build,
-                              seed=getattr(self, "_fit_seed", self._seed),
-                              input_dtype=self._X_dtype)
-        if self._uncertainty():
-            model = add_uncertainty_weights(model)[0]
-        return model
-
-    def _losses(self, model):
-        """The losses of ``model``'s heads and their static weights (or None)."""
-        from ._networks import UncertaintyWeightedLoss
-
-        losses = {name: head.build_loss() for name, head in self.heads_}
-        if not self._uncertainty():
-            return losses, self._loss_weights()
-        return {name: UncertaintyWeightedLoss(loss, model.get_layer(f"{name}_uncertainty"),
-                                              name=f"{name}_loss")
-                for name, loss in losses.items()}, None
-
     def _loss_weights(self):
         """Each head's static weight in the total loss; None with learned weights."""
         if self._uncertainty():
             return None
         return {name: float(h.loss_weight) for name, h in self.heads_}
-
-    def _trainer_key(self):
-        """What makes two fits able to share one compiled trainer. Values the
-        trainer takes at each fit (learning rate, loss weights, dropout rates,
-        batch size, epochs) are not in it."""
-        return (
-            type(self).__name__, self.trunk_.compile_key(), tuple(self.input_shape_),
-            self._X_dtype, self.optimizer, self._uncertainty(),
-            tuple((name, type(h).__name__, h.output_units_, h.output_activation_,
-                   _loss_key(h.build_loss())) for name, h in self.heads_),
-        )
-
-    def _make_trainer(self, trainer_class):
-        from ._networks import make_optimizer, variable_dropout_rates
-
-        with variable_dropout_rates():
-            model = self._network(self.heads_, self.trunk_)
-        return trainer_class(model, self._losses(model)[0],
-                             make_optimizer(self.optimizer, self.learning_rate))
 
     def _inner_split(self, X, Y, W, natural):
         """Carve the early-stopping validation set out of the training data."""
@@ -608,88 +553,48 @@ class BaseMultiTask(BaseEstimator):
 
         return take(train), take(val)
 
-    def _train(self, X, Y, W, validation, *, epochs, warm):
-        from ._trainer import needs_batch_hooks
-        from ._training import fit_fast, fit_general, jit_compile
+    # -- the fitted networks ---------------------------------------------------------
 
-        seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
-        if seed is None:
-            seed = self._seed if self._seed is not None else fresh_seed()
-        initial_epoch = self.n_iter_ if warm else 0
-        seed = seed + initial_epoch  # partial_fit continues: new shuffles
-        common = {"epochs": epochs, "batch_size": max(1, min(int(self.batch_size), len(X))),
-                  "seed": seed}
-        if any(needs_batch_hooks(cb) for cb in self.callbacks or ()):
-            # general path: Keras's own fit, for callbacks with per-batch hooks
-            from ._networks import make_optimizer
+    def _keras_networks(self):
+        """The fitted Keras networks by key: ``{"model": model_}``, or one per
+        head name (SeparateNetworks)."""
+        if self._joint:
+            return {"model": self.model_}
+        return {name: wrapper.model_ for name, wrapper in self.estimators_}
 
-            if not warm or not getattr(self.model_, "compiled", False):
-                losses, loss_weights = self._losses(self.model_)
-                self.model_.compile(
-                    optimizer=make_optimizer(self.optimizer, self.learning_rate),
-                    loss=losses, loss_weights=loss_weights,
-                    jit_compile=jit_compile(self.model_, X))
-            else:  # partial_fit continues the compiled optimizer, at today's rate
-                self.model_.optimizer.learning_rate = self.learning_rate
-            history = fit_general(self.model_, X, Y, W, validation=validation,
-                                  callbacks=self._fit_callbacks(validation is not None),
-                                  verbose=self.verbose, **common)
-        else:
-            history, self._optimizer_state = fit_fast(
-                self.model_, self._trainer_key(), self._make_trainer, X, Y, W,
-                learning_rate=self.learning_rate, loss_weights=self._loss_weights(),
-                validation=validation, patience=self.n_iter_no_change,
-                optimizer_state=getattr(self, "_optimizer_state", None) if warm else None,
-                callbacks=[copy.deepcopy(cb) for cb in self.callbacks or ()], verbose=self.verbose,
-                description=type(self).__name__, **common)
-        losses = np.asarray(history["loss"], dtype=float)
-        if not np.all(np.isfinite(losses)):
-            raise FloatingPointError(
-                f"Training of {type(self).__name__} diverged: the loss became "
-                f"{losses[~np.isfinite(losses)][0]} at epoch "
-                f"{int(np.argmin(np.isfinite(losses))) + 1}. The estimator was left "
-                "as it was before this fit. Lower 'learning_rate', scale the features (e.g. "
-                "StandardScaler in a Pipeline) or check the data for extreme values."
-            )
-        history = {k: [float(v) for v in vals] for k, vals in history.items()}
-        if warm:
-            history = {k: self.history_.get(k, []) + v for k, v in history.items()}
-        self.history_ = history
-        self.n_iter_ = len(history["loss"])
-        self._dense_layers = self._numpy_network()
+    def _set_keras_networks(self, networks):
+        """Keep ``networks`` (as :meth:`_keras_networks` gives them) as the fitted ones."""
+        if self._joint:
+            self.model_ = networks["model"]
+            return
+        from ._scikeras import wrap
 
-    def _fit_callbacks(self, early_stopping):
-        """The callbacks of one Keras ``model.fit`` (the general path): deep copies of the parameter's (which so
-        never hold a fit's state, an open CSVLogger file or a model, and the
-        estimator still clones, pickles and cross-validates after fitting),
-        TerminateOnNaN, and early stopping on the validation loss."""
-        import keras
+        self.model_ = None
+        self.estimators_ = [(name, wrap(head, networks[name])) for name, head in self.heads_]
 
-        callbacks = [*(copy.deepcopy(cb) for cb in self.callbacks or ()),
-                     keras.callbacks.TerminateOnNaN()]
-        if early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.n_iter_no_change,
-                restore_best_weights=True))
-        return callbacks
-
-    def _numpy_network(self):
-        """The trained Dense network as NumPy arrays, or False (other trunks:
+    def _numpy_networks(self):
+        """Each trained Dense network as NumPy arrays, or False (other trunks:
         prediction then calls the Keras model)."""
-        from ._forward import extract_dense_layers
+        from .engine.forward import extract_dense_layers
 
-        return extract_dense_layers(self.model_) or False
+        return {key: extract_dense_layers(model) or False
+                for key, model in self._keras_networks().items()}
 
     # -- prediction ---------------------------------------------------------------
 
     def _raw(self, X_valid, names=None):
         """Raw network outputs (a dict by head name) on validated X; only the
-        heads in ``names`` (and the trunk) are computed for a Dense network."""
-        from ._training import predict_network
+        heads in ``names`` (and the trunk) are computed for a Dense network,
+        and only their networks are run with one network per head."""
+        from .engine.training import predict
 
         if "_dense_layers" not in self.__dict__:  # e.g. unpickled or loaded
-            self._dense_layers = self._numpy_network()
-        return predict_network(self.model_, X_valid, self._dense_layers, names)
+            self._dense_layers = self._numpy_networks()
+        if self._joint:
+            return predict(self.model_, X_valid, self._dense_layers["model"], names)
+        return {name: predict(model, X_valid, self._dense_layers[name])[name]
+                for name, model in self._keras_networks().items()
+                if names is None or name in names}
 
     def _predict_raw(self, X, names=None):
         check_is_fitted(self, "model_")
@@ -703,38 +608,11 @@ class BaseMultiTask(BaseEstimator):
                              f"{list(heads)!r}.")
         return heads[name]
 
-    def _index(self, X):
-        return X.index if isinstance(X, pd.DataFrame) else None
-
     def _assemble(self, predictions, X):
         """Head predictions in the layout of y."""
-        frame = self._frame_output and self._target_frame_columns is not None
-        if self._target_layout is None:  # one head on the whole y
-            (out,) = predictions.values()
-            if frame:
-                if out.ndim == 1:
-                    return pd.Series(out, index=self._index(X),
-                                     name=self._target_frame_columns[0]
-                                     if len(self._target_frame_columns) == 1 else None)
-                return pd.DataFrame(out, columns=self._target_frame_columns,
-                                    index=self._index(X))
-            return out
-        columns = {}
-        for name, head in self.heads_:
-            pred = predictions[name]
-            keys = [key for key, owner in self._target_layout if owner == name]
-            for i, key in enumerate(keys):
-                columns[key] = pred if pred.ndim == 1 else pred[:, i]
-        ordered = [columns[key] for key, _ in self._target_layout]
-        if frame:
-            return pd.DataFrame({key: columns[key] for key, _ in self._target_layout},
-                                index=self._index(X))
-        if all(c.dtype.kind in "biuf" for c in ordered):
-            return np.column_stack(ordered).astype(np.result_type(*ordered))
-        out = np.empty((len(ordered[0]), len(ordered)), dtype=object)
-        for j, col in enumerate(ordered):
-            out[:, j] = col
-        return out
+        return assemble(predictions, self.heads_, self._target_layout,
+                        self._target_frame_columns, frame_output=self._frame_output,
+                        index=X.index if isinstance(X, pd.DataFrame) else None)
 
     def predict(self, X):
         """Predictions of every head, in the layout of y.
@@ -753,7 +631,7 @@ class BaseMultiTask(BaseEstimator):
             y was a DataFrame, else an array (float when every prediction is
             numeric, else object).
         """
-        return self._assemble(self._decode_all(self._predict_raw(X)), X)
+        return self._assemble(decode_all(self.heads_, self._predict_raw(X)), X)
 
     def predict_head(self, X, head):
         """The predictions of one head.
@@ -770,7 +648,7 @@ class BaseMultiTask(BaseEstimator):
         """
         fitted = self._head(head)
         needed = [head] if fitted.when is None else [head, fitted.condition_head_]
-        return self._decode_all(self._predict_raw(X, needed), [head])[head]
+        return decode_all(self.heads_, self._predict_raw(X, needed), [head])[head]
 
     def _predict_head_proba(self, X, head):
         fitted = self._head(head)
@@ -806,7 +684,7 @@ class BaseMultiTask(BaseEstimator):
         check_is_fitted(self, "model_")
         check_consistent_length(X, y)
         natural = self._natural_targets(y, self.heads_)
-        predictions = self._decode_all(self._predict_raw(X))
+        predictions = decode_all(self.heads_, self._predict_raw(X))
         scores = [head.score_targets(natural[name], predictions[name],
                                      sample_weight=sample_weight)
                   for name, head in self.heads_]
@@ -873,10 +751,11 @@ class BaseMultiTask(BaseEstimator):
         # optimizer objects or callbacks (which hold a model of their own).
         state = dict(super().__getstate__())
         state.pop("_dense_layers", None)
-        model = state.pop("model_", None)
+        model = state.get("model_")
         if model is not None:
             import keras
 
+            del state["model_"]
             config = keras.saving.serialize_keras_object(model)
             config.pop("compile_config", None)
             state["_network"] = (config, [np.asarray(w) for w in model.get_weights()])
@@ -888,7 +767,7 @@ class BaseMultiTask(BaseEstimator):
         if network is not None:
             import keras
 
-            from . import _networks  # noqa: F401  (registers the custom layers)
+            from .engine import networks  # noqa: F401  (registers the custom layers)
 
             self.model_ = keras.saving.deserialize_keras_object(network[0])
             self.model_.set_weights(network[1])

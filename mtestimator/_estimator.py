@@ -231,7 +231,8 @@ class MultiTaskEstimator(BaseMultiTask):
         return MLPTrunk() if self.trunk is None else clone(self.trunk)
 
     def _uncertainty(self):
-        return self.loss_weights == "auto"
+        # SeparateNetworks has no loss_weights: no loss is shared
+        return getattr(self, "loss_weights", None) == "auto"
 
     @property
     def named_heads_(self):

@@ -866,7 +866,7 @@ def load(path):
     >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
-    from . import _networks  # noqa: F401  (registers the custom layers and losses)
+    from .engine import networks  # noqa: F401  (registers the custom layers and losses)
 
     where = os.fspath(path)
     with tempfile.TemporaryDirectory() as tmp:

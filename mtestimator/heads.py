@@ -348,7 +348,7 @@ class RegressionHead(BaseHead):
 
     def build_loss(self):
         if getattr(self, "masked_", False):
-            from ._networks import MaskedLoss
+            from .engine.networks import MaskedLoss
 
             return MaskedLoss("mse")
         return self.loss_
@@ -750,12 +750,12 @@ class MultiLabelHead(BaseHead):
 
     def build_loss(self):
         if getattr(self, "masked_", False):
-            from ._networks import MaskedLoss
+            from .engine.networks import MaskedLoss
 
             return MaskedLoss("bce", self.pos_weight_)
         if self.pos_weight_ is None:
             return "binary_crossentropy"
-        from ._networks import WeightedBinaryCrossentropy
+        from .engine.networks import WeightedBinaryCrossentropy
 
         return WeightedBinaryCrossentropy(self.pos_weight_)
 

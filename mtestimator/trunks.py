@@ -4,7 +4,7 @@ A trunk is a scikit-learn estimator (``get_params``, ``set_params``,
 ``clone``) that validates ``X`` for the estimator and builds the shared
 layers of the network: from one batch of samples to a 2-D feature tensor on
 which each head puts its output layer. The Keras layers themselves come from
-the pure builders in ``mtestimator._networks``; nothing here imports Keras
+the pure builders in ``mtestimator.engine.networks``; nothing here imports Keras
 until a network is built.
 
 - :class:`MLPTrunk`: Dense layers on 2-D X (sparse X accepted).
@@ -205,7 +205,7 @@ class MLPTrunk(_LayerStackTrunk):
         return self._validate_dense(estimator, X, reset, sequence=False)
 
     def build(self, inputs, seeds):
-        from ._networks import mlp_trunk
+        from .engine.networks import mlp_trunk
 
         return mlp_trunk(inputs, check_layer_sizes(self.hidden_layer_sizes, "MLPTrunk"),
                          activation=self.activation,
@@ -253,7 +253,7 @@ class RecurrentTrunk(_LayerStackTrunk):
         return self._validate_dense(estimator, X, reset, sequence=True)
 
     def build(self, inputs, seeds):
-        from ._networks import recurrent_trunk
+        from .engine.networks import recurrent_trunk
 
         return recurrent_trunk(inputs, check_layer_sizes(self.hidden_layer_sizes, "trunk"),
                                cell=self.cell, kernel_initializer=self.kernel_initializer,
@@ -300,7 +300,7 @@ class Conv1DTrunk(_LayerStackTrunk):
         return self._validate_dense(estimator, X, reset, sequence=True)
 
     def build(self, inputs, seeds):
-        from ._networks import conv1d_trunk
+        from .engine.networks import conv1d_trunk
 
         return conv1d_trunk(inputs, check_layer_sizes(self.hidden_layer_sizes, "trunk"),
                             activation=self.activation,

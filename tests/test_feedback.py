@@ -13,8 +13,9 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 
 import mtestimator
-from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, _cache, _training
-from mtestimator._trainer import needs_batch_hooks, reads_logs_only
+from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
+from mtestimator.engine import cache as _cache, training as _training
+from mtestimator.engine.trainer import needs_batch_hooks, reads_logs_only
 
 X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
                                       random_state=0)
@@ -329,7 +330,7 @@ def test_sigint_during_a_fit_is_a_flag_checked_between_chunks():
     """A SIGINT sets a flag (it cannot be lost in a __del__ the collector
     runs), raised as KeyboardInterrupt at the next check; a second SIGINT
     raises at once; the default handler is back afterwards."""
-    from mtestimator._trainer import _DeferredInterrupt
+    from mtestimator.engine.trainer import _DeferredInterrupt
 
     _skip_unless_default_sigint()
     with pytest.raises(KeyboardInterrupt):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mtestimator import MultiLabelMLPClassifier
-from mtestimator._initializers import _Bucketed, initializer
+from mtestimator.engine.initializers import _Bucketed, initializer
 
 NAMES = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
          "lecun_normal", "random_uniform", "random_normal", "truncated_normal",

@@ -17,9 +17,10 @@ if keras.backend.backend() != "jax":
 import jax  # noqa: E402
 import jax.extend.backend  # noqa: E402
 
-from mtestimator import JointRegressorClassifier, _backend_jax, _cache, clear_cache  # noqa: E402
-from mtestimator._backend_jax import Trainer, epoch_order  # noqa: E402
-from mtestimator._networks import VariableRateDropout  # noqa: E402
+from mtestimator import JointRegressorClassifier, clear_cache  # noqa: E402
+from mtestimator.engine import backend_jax as _backend_jax, cache as _cache  # noqa: E402
+from mtestimator.engine.backend_jax import Trainer, epoch_order  # noqa: E402
+from mtestimator.engine.networks import VariableRateDropout  # noqa: E402
 
 rng = np.random.RandomState(0)
 X = rng.randn(120, 6).astype(np.float32)

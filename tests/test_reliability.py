@@ -1132,7 +1132,7 @@ def test_pickle_and_joblib_in_a_pipeline_and_a_fresh_process(fitted, tmp_path):
 @pytest.mark.slow
 def test_grid_search_n_jobs_2_against_n_jobs_1():
     # n_jobs=2 runs each fit in a joblib worker whose TensorFlow has fewer threads
-    # (OMP_NUM_THREADS -> TF_NUM_INTRAOP_THREADS, see _threads.py), and the thread
+    # (OMP_NUM_THREADS -> TF_NUM_INTRAOP_THREADS, see engine/threads.py), and the thread
     # count changes the order of TensorFlow's sums. Small layers: bit-equal scores.
     # Large layers and batches: equal to about 1e-8 (measured 1.8e-8 on 2 cores with
     # (128, 128) and batches of 200 on TensorFlow; bit-equal on JAX).

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
-from mtestimator import _cache, _training
+from mtestimator.engine import cache as _cache, training as _training
 
 X, Y = make_multilabel_classification(n_samples=150, n_features=6, n_classes=3,
                                       random_state=0)
@@ -41,7 +41,7 @@ def test_fast_and_general_paths_agree(make, y):
 
 
 def test_trainer_is_cached_per_architecture_and_reseeded():
-    _training.clear_cache()
+    _cache.clear_cache()
     first = MultiLabelMLPClassifier((8,), epochs=5, random_state=1).fit(X, Y).predict_proba(X)
     trainer = _cached_trainers()[0]
     compiled = trainer.compilations()
@@ -103,7 +103,7 @@ tf_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 def test_tf_epoch_order_real_rows_first_same_bits_under_xla():
     import tensorflow as tf
 
-    from mtestimator._backend_tensorflow import epoch_order
+    from mtestimator.engine.backend_tensorflow import epoch_order
 
     alone = epoch_order(50, 3, 7).numpy()
     padded = epoch_order(50, 3, 7, 96).numpy()
@@ -123,7 +123,7 @@ def test_tf_xla_and_graph_executor_train_alike(monkeypatch):
     fits = {}
     for flag in ("1", "0"):
         monkeypatch.setenv("MTESTIMATOR_TF_XLA", flag)
-        _training.clear_cache()
+        _cache.clear_cache()
         est = JointRegressorClassifier((8,), epochs=5, batch_size=20, random_state=0)
         fits[flag] = est.fit(X, YJ).predict_proba(X)
         (trainer,) = _cached_trainers()
@@ -151,7 +151,7 @@ def test_tf_network_xla_cannot_compile_trains_in_the_graph_executor():
     from mtestimator.heads import ClassificationHead, RegressionHead
     from mtestimator.trunks import KerasTrunk
 
-    _training.clear_cache()
+    _cache.clear_cache()
     est = MultiTaskEstimator(heads=[("v", RegressionHead(0)), ("c", ClassificationHead(1))],
                              trunk=KerasTrunk(_unxlaable_trunk), epochs=3, random_state=0)
     est.fit(X.astype(np.float32), YJ)

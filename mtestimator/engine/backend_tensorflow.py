@@ -3,7 +3,7 @@
 A :class:`Trainer` owns a network, its losses and its optimizer, and traces
 once a function that runs ``n_epochs`` epochs of shuffled mini-batch steps
 (a stateless per-epoch shuffle, :func:`epoch_order`). Trainers are cached by
-architecture (see ``_cache.py``) and reused across fits: each fit copies the
+architecture (see ``cache.py``) and reused across fits: each fit copies the
 estimator's freshly initialised weights in and resets the optimizer, so
 nothing is traced again and no graph is left behind per fit.
 
@@ -14,12 +14,12 @@ networks of this package. XLA compiles for static shapes, so, as on JAX:
 - epochs, first epoch, seed, batch size, the real number of rows and the
   loss weights are values (``tf.while_loop`` with tensor bounds, a
   fixed-size history buffer of ``_MAX_EPOCHS`` rows per call);
-- a step takes a fixed-capacity batch (:func:`~._trainer.batch_capacity`,
+- a step takes a fixed-capacity batch (:func:`~.trainer.batch_capacity`,
   the next power of two), lanes past the batch or past the epoch's last
   row masked; each loss is the mean over the real rows of the batch, as in
   Keras's own ``fit`` (the general path, fed the same batches);
 - training and validation sets are padded to a size bucket
-  (:func:`~._trainer.rows_bucket`) with copies of their first row, which
+  (:func:`~.trainer.rows_bucket`) with copies of their first row, which
   never enter a batch or a loss.
 
 Where XLA cannot compile the network (string inputs, layers without an XLA
@@ -37,14 +37,14 @@ run with one thread, a notebook with all cores).
 
 import os
 
-from ._threads import single_threaded_xla
+from .threads import single_threaded_xla
 
 single_threaded_xla()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ._trainer import BaseTrainer, batch_capacity, rows_bucket  # noqa: E402
+from .trainer import BaseTrainer, batch_capacity, rows_bucket  # noqa: E402
 
 __all__ = ["Trainer", "epoch_order", "keras_fit", "uses_xla", "xla_wanted"]
 
@@ -134,7 +134,7 @@ class Trainer(BaseTrainer):
                                       reduce_retracing=True)
         self._eval = tf.function(self._evaluate_graph, autograph=False,
                                  reduce_retracing=True)
-        self._concrete = {}  # (function, capacity, shapes) -> concrete function
+        self._concrete_functions = {}  # (function, capacity, shapes) -> concrete
 
     def compilations(self):
         """How many times the training function was traced (XLA then compiles
@@ -167,35 +167,38 @@ class Trainer(BaseTrainer):
             args = (*data, tf.constant(first_epoch + start, tf.int32),
                     tf.constant(count, tf.int32), tf.constant(batch_size, tf.int32),
                     tf.constant(seed, tf.int64))
-            history.append(self._call(args, capacity)[:count])
+            values = None
+            if self._xla and args[0].dtype != tf.string:
+                try:
+                    values = self._concrete(self._run_xla, args, capacity=capacity)(
+                        *args, capacity=capacity)
+                except _XLA_ERRORS:
+                    # XLA could not compile this network: nothing ran (variables
+                    # are written when the compiled function ends); from now on
+                    # this trainer runs in the graph executor
+                    self._xla = False
+            if values is None:
+                values = self._concrete(self._run_graph, args, capacity=capacity)(
+                    *args, capacity=capacity)
+            history.append(values.numpy()[:count])
         return np.concatenate(history)
 
-    def _call(self, args, capacity):
-        if self._xla and args[0].dtype != tf.string:
-            try:
-                return self._concrete_call(self._run_xla, args, capacity=capacity)
-            except _XLA_ERRORS:
-                # XLA could not compile this network: nothing ran (variables
-                # are written when the compiled function ends); from now on
-                # this trainer runs in the graph executor
-                self._xla = False
-        return self._concrete_call(self._run_graph, args, capacity=capacity)
-
     def _evaluate(self, data):
-        return self._concrete_call(self._eval, data)
+        return self._concrete(self._eval, data)(*data).numpy()
 
-    def _concrete_call(self, function, args, **static):
-        """``function(*args, **static)`` as a NumPy array, through the concrete
-        function for these arguments' shapes (traced on first use). Calling
-        it skips ``tf.function``'s signature matching, which costs more than
-        a small network's epoch (1.5 vs 0.9 ms per call, measured), paid at
-        every chunk and, with callbacks or validation, at every epoch."""
+    def _concrete(self, function, args, **static):
+        """The concrete function of ``function`` for these arguments' shapes
+        (traced on first use). Calling it skips ``tf.function``'s signature
+        matching, which costs more than a small network's epoch (1.5 vs 0.9 ms
+        per call, measured), paid at every chunk and, with callbacks or
+        validation, at every epoch."""
         key = (function, *static.items(),
                *((t.dtype, tuple(t.shape)) for t in tf.nest.flatten(args)))
-        concrete = self._concrete.get(key)
+        concrete = self._concrete_functions.get(key)
         if concrete is None:
-            concrete = self._concrete[key] = function.get_concrete_function(*args, **static)
-        return concrete(*args, **static).numpy()
+            concrete = self._concrete_functions[key] = function.get_concrete_function(
+                *args, **static)
+        return concrete
 
     def _losses(self, x, y, w, mask, training):
         """``[total, head...]``: each head's loss, the mean over the rows where

@@ -32,8 +32,8 @@ import keras
 import numpy as np
 from keras.src.losses.losses import LossFunctionWrapper
 
-from ._networks import set_dropout_rates, transferable_variables
-from ._progress import make_progress
+from .networks import set_dropout_rates, transferable_variables
+from .progress import make_progress
 
 __all__ = ["BaseTrainer", "CHUNK_SECONDS", "batch_capacity", "needs_batch_hooks",
            "reads_logs_only", "rows_bucket"]
@@ -139,7 +139,7 @@ class _DeferredInterrupt:
 class BaseTrainer:
     """A network, its losses and optimizer, and a compiled training function."""
 
-    #: Whether dropping the trainer frees its compiled code (see ``_cache.py``).
+    #: Whether dropping the trainer frees its compiled code (see ``cache.py``).
     frees_compiled_code = True
 
     def __init__(self, model, losses, optimizer):
@@ -199,7 +199,7 @@ class BaseTrainer:
         ``patience`` epochs without a lower validation loss and restores the
         best weights. ``callbacks`` are Keras callbacks with epoch hooks
         only (see :func:`needs_batch_hooks`); ``verbose`` as in
-        :mod:`~mtestimator._progress`.
+        :mod:`~mtestimator.engine.progress`.
 
         Callbacks that only read the logs (:func:`reads_logs_only`) see
         each epoch after its chunk has run; when one stops training inside

@@ -5,13 +5,13 @@ head and one named output per head; the estimators decide which heads.
 """
 
 import contextvars
-import itertools
 from contextlib import contextmanager
 
 import keras
 from keras import ops
 
-from ._initializers import initializer, unwrap
+from .initializers import initializer, unwrap
+from .spec import OutputSpec, seed_stream
 
 __all__ = [
     "OPTIMIZERS",
@@ -20,7 +20,9 @@ __all__ = [
     "transferable_variables",
     "variable_dropout_rates",
     "WeightedBinaryCrossentropy",
+    "build",
     "build_network",
+    "losses",
     "make_optimizer",
     "conv1d_trunk",
     "mlp_trunk",
@@ -37,23 +39,6 @@ OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "adagrad": keras.optimizers.Adagrad,
 }
-
-
-class OutputSpec:
-    """What a network needs to know about one head: its name and its layer."""
-
-    def __init__(self, name, units, activation):
-        self.name = name
-        self.units = units
-        self.activation = activation
-
-
-def _seed_stream(seed):
-    """Distinct per-layer seeds from one seed; ``None`` stays unseeded."""
-    if seed is None:
-        return itertools.repeat(None)
-    # below 2**31 whatever the seed: every backend takes them as 32-bit ints
-    return ((int(seed) * 1000 + i) % (2**31 - 1) for i in itertools.count(1))
 
 
 def _apply(layer, x):
@@ -161,7 +146,7 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     -------
     keras tensor of shape (batch, hidden_layer_sizes[-1])
     """
-    seeds = seeds if seeds is not None else _seed_stream(None)
+    seeds = seeds if seeds is not None else seed_stream(None)
     x = inputs
     for i, units in enumerate(hidden_layer_sizes):
         x = _apply(keras.layers.Dense(
@@ -180,7 +165,7 @@ def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
                     kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
     """Stacked LSTM or GRU layers (Keras's tanh); the last returns its final state."""
     layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
-    seeds = seeds if seeds is not None else _seed_stream(None)
+    seeds = seeds if seeds is not None else seed_stream(None)
     x = inputs
     last = len(hidden_layer_sizes) - 1
     for i, units in enumerate(hidden_layer_sizes):
@@ -202,7 +187,7 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
                  kernel_size=3):
     """Causal Conv1D layers (one per entry, ``filters`` units), then global
     average pooling over time."""
-    seeds = seeds if seeds is not None else _seed_stream(None)
+    seeds = seeds if seeds is not None else seed_stream(None)
     x = inputs
     for i, filters in enumerate(hidden_layer_sizes):
         x = _apply(keras.layers.Conv1D(
@@ -244,7 +229,7 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
     >>> sorted(model.output_names)
     ['y']
     """
-    seeds = _seed_stream(seed)
+    seeds = seed_stream(seed)
     inputs = keras.Input(tuple(input_shape), name="features", dtype=input_dtype)
     x = trunk(inputs, seeds)
     heads = {
@@ -258,6 +243,32 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
         for spec in outputs
     }
     return keras.Model(inputs, heads, name="multitask_network")
+
+
+def build(spec, *, variable_rates=False):
+    """A fresh network from a :class:`~mtestimator.engine.spec.NetworkSpec`:
+    its trunk and one named Dense output per head, each through its learned
+    loss weight with ``spec.uncertainty``; dropout rates as variables with
+    ``variable_rates`` (a trainer's network: see :func:`variable_dropout_rates`)."""
+    if variable_rates:
+        with variable_dropout_rates():
+            return build(spec)
+    model = build_network(spec.input_shape, spec.outputs, spec.trunk, seed=spec.seed,
+                          input_dtype=spec.input_dtype)
+    if spec.uncertainty:
+        model = add_uncertainty_weights(model)[0]
+    model.name = spec.name
+    return model
+
+
+def losses(spec, model):
+    """The losses of ``model``'s outputs (a dict by name), each through its
+    learned weight with ``spec.uncertainty``."""
+    if not spec.uncertainty:
+        return {o.name: o.loss for o in spec.outputs}
+    return {o.name: UncertaintyWeightedLoss(o.loss, model.get_layer(f"{o.name}_uncertainty"),
+                                            name=f"{o.name}_loss")
+            for o in spec.outputs}
 
 
 def make_optimizer(name, learning_rate):

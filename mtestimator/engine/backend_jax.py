@@ -1,7 +1,7 @@
 """JAX backend: epochs x batches in one compiled function that rarely recompiles.
 
-Same interface as ``_backend_tensorflow``: a :class:`Trainer` (cached by
-architecture, see ``_cache.py``) runs epochs of shuffled mini-batch steps
+Same interface as ``backend_tensorflow``: a :class:`Trainer` (cached by
+architecture, see ``cache.py``) runs epochs of shuffled mini-batch steps
 inside one ``jax.jit`` over Keras's stateless API (``stateless_call``,
 ``stateless_apply``); ``keras_fit`` is the general path.
 
@@ -17,7 +17,7 @@ one architecture is either a traced value or rounded up to a few shapes:
   longer runs loop in Python.
 - Training and validation sets are padded with zero rows (zero loss weight)
   to a size bucket, ``2**k`` or ``1.5 * 2**k`` rows (at least
-  32, see ``_trainer.rows_bucket``). Consecutive buckets grow by 1.33x or 1.5x: a learning
+  32, see ``trainer.rows_bucket``). Consecutive buckets grow by 1.33x or 1.5x: a learning
   curve from 10% to 100% of the data compiles at most 8 times however many
   sizes it has (6 for 10 sizes), while padding costs at most half the
   data's memory, and as much more sorting in each epoch's shuffle (the
@@ -49,9 +49,9 @@ import keras
 import numpy as np
 from jax import lax
 
-from ._trainer import BaseTrainer
-from ._trainer import batch_capacity as _batch_capacity
-from ._trainer import rows_bucket as _rows_bucket
+from .trainer import BaseTrainer
+from .trainer import batch_capacity as _batch_capacity
+from .trainer import rows_bucket as _rows_bucket
 
 __all__ = ["Trainer", "epoch_order", "keras_fit"]
 

@@ -1,0 +1,164 @@
+"""How y is split between the heads, and how their predictions are put back together.
+
+A head takes its ``columns`` of y (labels of a DataFrame, positions of an
+array; ``None`` is the whole y for a single head). :func:`split_targets`
+gives each head its part and learns y's layout (which column goes to which
+head, y's column names); :func:`conditions` finds the rows of each
+conditional head; :func:`decode_all` decodes raw network outputs head by
+head, conditional heads last; :func:`assemble` puts the predictions back in
+y's layout. Plain functions of their arguments: the estimator keeps the
+layout (``_target_layout``, ``_target_frame_columns``).
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .heads import _missing_mask
+
+__all__ = ["assemble", "conditions", "decode_all", "split_targets"]
+
+
+def _is_frame(y):
+    return isinstance(y, pd.DataFrame)
+
+
+def split_targets(y, heads, owner, reset):
+    """Each head's part of y (a dict by head name), and on reset y's layout:
+    ``(parts, layout, frame_columns)`` (the layout is None when not reset)."""
+    layout = frame_columns = None
+    if len(heads) == 1 and heads[0][1].columns is None:
+        if reset:
+            frame_columns = list(y.columns) if _is_frame(y) else None
+        return {heads[0][0]: y}, None, frame_columns
+    for name, head in heads:
+        if head.columns is None:
+            raise ValueError(
+                f"Head {name!r} of {owner} has columns=None (the whole y), which "
+                "only a single head may have; give each head its columns."
+            )
+    frame = _is_frame(y)
+    if not frame:
+        y = y.toarray() if sp.issparse(y) else np.asarray(y)
+        if y.ndim != 2:
+            raise ValueError(
+                f"y must be a 2-D array or a DataFrame with the columns of the heads "
+                f"of {owner}; got an array of shape {y.shape}."
+            )
+    available = list(y.columns) if frame else list(range(y.shape[1]))
+    parts, used = {}, {}
+    for name, head in heads:
+        cols = head.columns if isinstance(head.columns, (list, tuple)) else [head.columns]
+        keys = []
+        for col in cols:
+            if isinstance(col, str) and not frame:
+                raise ValueError(
+                    f"Head {name!r} names the column {col!r}, but y is not a "
+                    "DataFrame: pass y as a DataFrame, or give columns as positions."
+                )
+            key = available[col] if isinstance(col, numbers.Integral) and \
+                not isinstance(col, bool) and -len(available) <= col < len(available) \
+                else col
+            if key not in available:
+                raise ValueError(
+                    f"Head {name!r} takes column {col!r}, which y does not have; y's "
+                    f"columns are {available!r}."
+                )
+            if key in used:
+                raise ValueError(
+                    f"Column {key!r} of y is taken by heads {used[key]!r} and {name!r}; "
+                    "give each head its own column (copy the column to use it twice)."
+                )
+            used[key] = name
+            keys.append(key)
+        single = not isinstance(head.columns, (list, tuple))
+        if frame:
+            parts[name] = y[keys[0]] if single else y[keys]
+        else:
+            parts[name] = y[:, keys[0]] if single else y[:, keys]
+    if reset:
+        if not frame and len(used) < len(available):
+            unused = [c for c in available if c not in used]
+            raise ValueError(
+                f"Columns {unused!r} of y are taken by no head of {owner}; drop them "
+                "or add a head for them."
+            )
+        layout = [(c, used[c]) for c in available if c in used]
+        frame_columns = list(y.columns) if frame else None
+    return parts, layout, frame_columns
+
+
+def conditions(parts, heads, owner, reset):
+    """For each conditional head, the rows whose true condition class holds."""
+    named = dict(heads)
+    active = {}
+    for name, head in heads:
+        if head.when is None:
+            continue
+        when = head.when
+        if not (len(when) == 2 and np.ndim(when[1]) == 1 and not isinstance(when[1], str)):
+            raise ValueError(
+                f"The 'when' parameter of head {name!r} must be (column, list of "
+                f"values), e.g. ('status', ['paid']); got {when!r}."
+            )
+        owner = next((n for n, h in heads if h.kind == "classifier" and h is not head
+                      and h.columns == when[0] and h.when is None), None)
+        if owner is None:
+            raise ValueError(
+                f"Head {name!r} has when={when!r}, but no unconditional "
+                f"ClassificationHead of {owner} takes column {when[0]!r}: "
+                "the condition is predicted by such a head. Add one."
+            )
+        labels = named[owner].transform_targets(parts[owner])
+        active[name] = np.isin(labels, list(when[1])) & ~_missing_mask(np.asarray(labels))
+        if reset:
+            head.condition_head_ = owner
+    return active
+
+
+def decode_all(fitted_heads, raw, names=None):
+    """Decoded predictions by head name; conditional heads get ``otherwise``
+    where their predicted condition class does not hold."""
+    heads = dict(fitted_heads)
+    names = list(heads) if names is None else names
+    wanted = set(names) | {heads[n].condition_head_ for n in names
+                           if heads[n].when is not None}
+    out = {n: heads[n].decode(raw[n]) for n in heads if n in wanted}
+    for n in names:
+        if heads[n].when is not None:
+            out[n] = heads[n].apply_condition(out[n], out[heads[n].condition_head_])
+    return {n: out[n] for n in names}
+
+
+def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, index):
+    """Head predictions in the layout of y (a DataFrame with ``index`` when y
+    was one and ``frame_output``)."""
+    frame = frame_output and frame_columns is not None
+    if layout is None:  # one head on the whole y
+        (out,) = predictions.values()
+        if frame:
+            if out.ndim == 1:
+                return pd.Series(out, index=index,
+                                 name=frame_columns[0]
+                                 if len(frame_columns) == 1 else None)
+            return pd.DataFrame(out, columns=frame_columns,
+                                index=index)
+        return out
+    columns = {}
+    for name, head in fitted_heads:
+        pred = predictions[name]
+        keys = [key for key, owner in layout if owner == name]
+        for i, key in enumerate(keys):
+            columns[key] = pred if pred.ndim == 1 else pred[:, i]
+    ordered = [columns[key] for key, _ in layout]
+    if frame:
+        return pd.DataFrame({key: columns[key] for key, _ in layout},
+                            index=index)
+    if all(c.dtype.kind in "biuf" for c in ordered):
+        return np.column_stack(ordered).astype(np.result_type(*ordered))
+    out = np.empty((len(ordered[0]), len(ordered)), dtype=object)
+    for j, col in enumerate(ordered):
+        out[:, j] = col
+    return out

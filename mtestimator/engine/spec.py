@@ -1,0 +1,118 @@
+"""What the estimators hand the engine: a network specification, training settings, seeds.
+
+Plain data, no Keras and no scikit-learn: a :class:`NetworkSpec` says which
+network to build (trunk, one output per head with its loss, optimizer,
+seed) and is the key of the trainer cache; :class:`TrainSettings` says how
+one fit trains it. :func:`fresh_seed` and :func:`seed_stream` are the only
+places seeds are made.
+"""
+
+import itertools
+import secrets
+from dataclasses import dataclass, field
+
+__all__ = ["NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_stream"]
+
+
+def fresh_seed():
+    """A new seed from the operating system, touching no global RNG state."""
+    return secrets.randbits(31)
+
+
+def seed_stream(seed):
+    """Distinct per-layer seeds from one seed; ``None`` stays unseeded."""
+    if seed is None:
+        return itertools.repeat(None)
+    # below 2**31 whatever the seed: every backend takes them as 32-bit ints
+    return ((int(seed) * 1000 + i) % (2**31 - 1) for i in itertools.count(1))
+
+
+def _loss_key(loss):
+    """A loss (a Keras name or a configured Loss object) as a cache-key string."""
+    return repr(loss if isinstance(loss, str) else loss.get_config())
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One head of a network: its name, its Dense output layer and its loss.
+
+    ``loss`` is a Keras loss name or a ``keras.losses.Loss`` instance.
+    """
+
+    name: str
+    units: int
+    activation: str
+    loss: object = None
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkSpec:
+    """A network: a trunk shared by one named Dense output per head.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        The shape of one sample.
+    outputs : tuple of OutputSpec
+    trunk : callable
+        ``trunk(inputs, seeds)`` returns the shared feature tensor; ``seeds``
+        yields one seed per initializer and dropout layer.
+    trunk_key : hashable
+        What makes two trunks build the same layers (dropout rates aside).
+    optimizer : str, default="adam"
+        A name of :data:`~mtestimator.engine.networks.OPTIMIZERS`.
+    uncertainty : bool, default=False
+        Learn each output's loss weight (homoscedastic uncertainty).
+    seed : int or None, default=None
+        Seeds every initializer and dropout layer.
+    input_dtype : str, default="float32"
+    name : str, default="multitask_network"
+        The Keras model's name.
+    owner : str, default=""
+        Who builds it (an estimator's class name): part of the cache key.
+    """
+
+    input_shape: tuple
+    outputs: tuple
+    trunk: object
+    trunk_key: object
+    optimizer: str = "adam"
+    uncertainty: bool = False
+    seed: object = None
+    input_dtype: str = "float32"
+    name: str = "multitask_network"
+    owner: str = ""
+
+    def key(self):
+        """What makes two specifications able to share one compiled trainer:
+        all but the seed (values the trainer takes at each fit, such as the
+        learning rate, loss weights or dropout rates, are in no spec)."""
+        return (self.owner, self.name, self.trunk_key, tuple(self.input_shape),
+                self.input_dtype, self.optimizer, bool(self.uncertainty),
+                tuple((o.name, o.units, o.activation, _loss_key(o.loss))
+                      for o in self.outputs))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one fit trains a network.
+
+    ``seed`` orders the batches (``first_epoch`` is added, so a continued fit
+    shuffles anew); ``loss_weights`` are each output's static weight in the
+    total loss (``None``: all 1, or learned with ``uncertainty``);
+    ``patience`` stops after that many epochs without a lower validation
+    loss; ``callbacks`` are Keras callbacks (deep-copied for the fit);
+    ``verbose`` 0, 1 (a tqdm bar) or 2 (epoch lines); ``description`` names
+    the fit in the progress output.
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    first_epoch: int = 0
+    loss_weights: object = None
+    patience: object = None
+    callbacks: tuple = field(default_factory=tuple)
+    verbose: int = 0
+    description: object = None

@@ -1,0 +1,188 @@
+"""The engine's entry: a network specification and data in, a trained network out.
+
+Training and prediction behind one interface, whatever the Keras backend.
+
+Two paths, the same batches in the same order for the same seed:
+
+- the fast path: a backend :class:`Trainer` runs the training compiled, in
+  chunks of epochs (see ``trainer.py``: progress, Ctrl-C and callbacks with
+  epoch hooks between chunks). Trainers are cached by architecture (see
+  ``cache.py``: bounded by memory), so a grid search or a repeated
+  cross-validation traces once per architecture instead of once per fit;
+  learning rate, loss weights, dropout rates, batch size and epochs are
+  values of the compiled function, not part of the architecture.
+- the general path (callbacks with per-batch hooks): Keras's own ``model.fit``.
+
+The backend module (``backend_tensorflow`` or ``backend_jax``) is chosen
+from ``keras.backend.backend()``; the estimators never see which.
+"""
+
+import copy
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from . import networks
+from .cache import checkout
+from .forward import dense_forward, extract_dense_layers
+from .networks import transferable_variables
+from .trainer import needs_batch_hooks
+
+__all__ = ["Diverged", "Trained", "backend_module", "build", "jit_compile", "predict", "train"]
+
+_PREDICT_CHUNK = 8192  # rows per eager Keras call
+_DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
+
+
+def backend_module():
+    """The module implementing training for the current Keras backend."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        from . import backend_tensorflow as module
+    elif name == "jax":
+        from . import backend_jax as module
+    else:
+        raise RuntimeError(
+            f"mtestimator supports the 'tensorflow' and 'jax' Keras backends; the "
+            f"current backend is {name!r}. Set KERAS_BACKEND=tensorflow or jax."
+        )
+    return module
+
+
+def jit_compile(model, X):
+    """Keras's ``jit_compile`` for the general path: XLA where the fast path
+    compiles ``model`` with XLA too (on TensorFlow, XLA draws other random
+    numbers than TensorFlow's own kernels), else Keras's default."""
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    from .backend_tensorflow import uses_xla
+
+    return uses_xla(model, X)
+
+
+def build(spec):
+    """A fresh network from ``spec`` (the backend set up first: on JAX, its
+    persistent compilation cache, since building compiles too)."""
+    backend_module()
+    return networks.build(spec)
+
+
+class Diverged(FloatingPointError):
+    """Training diverged: the loss became ``value`` at ``epoch`` (from 1)."""
+
+    def __init__(self, value, epoch):
+        super().__init__(f"The loss became {value} at epoch {epoch}.")
+        self.value, self.epoch = value, epoch
+
+
+@dataclass
+class Trained:
+    """What a fit returns: the trained network, its optimizer's state (the
+    variables' values; None on Keras's own ``fit``, whose compiled
+    optimizer lives in the network) and the per-epoch history."""
+
+    model: object
+    optimizer_state: object
+    history: dict
+
+
+def train(spec, X, Y, W, settings, *, validation=None, start=None):
+    """Train the network of ``spec`` on ``X``; ``Y`` and ``W`` are dicts by
+    output name (targets, per-row loss weights), ``validation`` is
+    ``(X, Y, W)`` for early stopping, ``settings`` a
+    :class:`~mtestimator.engine.spec.TrainSettings`, ``start`` an earlier
+    :class:`Trained` to continue (its network is trained in place), else a
+    new network is built.
+
+    Callbacks with per-batch hooks train with Keras's own ``model.fit``;
+    otherwise a cached compiled trainer runs (:mod:`~mtestimator.engine.trainer`).
+    Raises :class:`Diverged` when a loss is not finite.
+    """
+    model = build(spec) if start is None else start.model
+    batch_size = max(1, min(int(settings.batch_size), len(X)))
+    seed = settings.seed + settings.first_epoch
+    callbacks = [copy.deepcopy(cb) for cb in settings.callbacks]
+    state = None
+    if any(needs_batch_hooks(cb) for cb in callbacks):
+        history = _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation,
+                             callbacks, warm=start is not None)
+        _check_finite(history["loss"])
+    else:
+        with checkout(spec.key(), lambda: _new_trainer(spec, settings),
+                      lambda trainer: _shapes(trainer.model) == _shapes(model)) as trainer:
+            trainer.reset(model, settings.learning_rate, settings.loss_weights,
+                          None if start is None else start.optimizer_state)
+            history = trainer.fit(X, Y, W, epochs=settings.epochs, batch_size=batch_size,
+                                  seed=seed, validation=validation,
+                                  patience=settings.patience, callbacks=callbacks,
+                                  verbose=settings.verbose, description=settings.description)
+            _check_finite(history["loss"])
+            for dst, src in zip(transferable_variables(model), trainer.variables()):
+                dst.assign(src)
+            state = [np.array(v.numpy()) for v in trainer.optimizer.variables]
+    return Trained(model, state, {k: [float(v) for v in vals] for k, vals in history.items()})
+
+
+def _check_finite(losses):
+    losses = np.asarray(losses, dtype=float)
+    if not np.all(np.isfinite(losses)):
+        bad = int(np.argmin(np.isfinite(losses)))
+        raise Diverged(losses[bad], bad + 1)
+
+
+def _shapes(model):
+    return [tuple(v.shape) for v in transferable_variables(model)]
+
+
+def _new_trainer(spec, settings):
+    """A trainer for ``spec``'s architecture: its own network (dropout rates as
+    variables), losses and optimizer."""
+    model = networks.build(spec, variable_rates=True)
+    return backend_module().Trainer(model, networks.losses(spec, model),
+                                    networks.make_optimizer(spec.optimizer,
+                                                            settings.learning_rate))
+
+
+def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, callbacks, *,
+               warm):
+    """Keras's own ``model.fit`` (callbacks with per-batch hooks), fed the same
+    batches in the same order as the compiled trainer; a continued fit keeps
+    the network's compiled optimizer, at today's learning rate."""
+    if not warm or not getattr(model, "compiled", False):
+        model.compile(optimizer=networks.make_optimizer(spec.optimizer, settings.learning_rate),
+                      loss=networks.losses(spec, model),
+                      loss_weights=None if spec.uncertainty else settings.loss_weights,
+                      jit_compile=jit_compile(model, X))
+    else:
+        model.optimizer.learning_rate = settings.learning_rate
+    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
+    if validation is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=settings.patience, restore_best_weights=True))
+    return backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
+                                      batch_size=batch_size, seed=seed, validation=validation,
+                                      callbacks=callbacks, verbose=settings.verbose)
+
+
+def predict(model, X, dense_layers=None, names=None):
+    """Raw outputs of ``model`` on ``X`` as a dict of arrays by head name.
+
+    A Dense network runs in NumPy from ``dense_layers`` (see
+    :func:`~mtestimator.engine.forward.extract_dense_layers`; ``None``: extract
+    them now, ``False``: not a Dense network), computing only the heads in
+    ``names`` (all when None), in chunks of rows to bound memory; any other
+    network is called eagerly, in chunks.
+    """
+    if dense_layers is None:
+        dense_layers = extract_dense_layers(model)
+    if dense_layers:
+        chunk = _DENSE_CHUNK
+        if len(X) <= chunk:
+            return dense_forward(dense_layers, X, names)
+        parts = [dense_forward(dense_layers, X[i:i + chunk], names)
+                 for i in range(0, len(X), chunk)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    chunks = [model(X[i:i + _PREDICT_CHUNK], training=False)
+              for i in range(0, max(len(X), 1), _PREDICT_CHUNK)]
+    return {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}
