@@ -6,7 +6,7 @@ gives each head its part and learns y's layout (which column goes to which
 head, y's column names); :func:`conditions` finds the rows of each
 conditional head; :func:`decode_all` decodes raw network outputs head by
 head, conditional heads last; :func:`assemble` puts the predictions back in
-y's layout. Plain functions of their arguments: the estimator keeps the
+y's layout; :func:`validation_split` carves the early-stopping set out. Plain functions of their arguments: the estimator keeps the
 layout (``_target_layout``, ``_target_frame_columns``).
 """
 
@@ -15,10 +15,11 @@ import numbers
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.model_selection import train_test_split
 
 from .heads import _missing_mask
 
-__all__ = ["assemble", "conditions", "decode_all", "split_targets"]
+__all__ = ["assemble", "conditions", "decode_all", "split_targets", "validation_split"]
 
 
 def _is_frame(y):
@@ -162,3 +163,33 @@ def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, 
     for j, col in enumerate(ordered):
         out[:, j] = col
     return out
+
+
+def validation_split(X, Y, W, natural, heads, fraction, seed):
+    """The early-stopping validation set carved out of the training data:
+    ``(X, Y, W, natural)`` of the training rows, then of the validation rows
+    (stratified on the first head that stratifies, when it can be)."""
+    n = len(X)
+    stratify = next((s for s in (h.stratify(natural[name]) for name, h in heads)
+                     if s is not None), None)
+    if stratify is not None and np.min(np.unique(stratify, return_counts=True)[1]) < 2:
+        stratify = None  # a class with one member cannot be split
+    try:
+        train, val = train_test_split(np.arange(n), test_size=fraction,
+                                      random_state=seed, stratify=stratify)
+    except ValueError:
+        train, val = [], []
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(
+            f"early_stopping=True needs a validation set, but "
+            f"validation_fraction={fraction} of {n} samples "
+            "leaves an empty training or validation set. Use more samples, "
+            "another validation_fraction, or early_stopping=False."
+        )
+
+    def take(idx):
+        return (X[idx], {k: v[idx] for k, v in Y.items()},
+                {k: v[idx] for k, v in W.items()},
+                {k: v[idx] for k, v in natural.items()})
+
+    return take(train), take(val)
