@@ -32,8 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, \
-    check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length
 
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol

@@ -146,16 +146,20 @@ def mlp_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     -------
     keras tensor of shape (batch, hidden_layer_sizes[-1])
     """
+    return _stack(inputs, hidden_layer_sizes, dropout, seeds, lambda i, units, seeds: (
+        keras.layers.Dense(int(units), activation=activation,
+                           kernel_initializer=initializer(kernel_initializer, next(seeds)),
+                           bias_initializer=initializer("zeros", None),
+                           name=f"trunk_dense_{i}")))
+
+
+def _stack(inputs, sizes, dropout, seeds, make_layer):
+    """``make_layer(i, size, seeds)`` for each size, each followed by dropout:
+    seeds drawn in that order (the layer's first, then its dropout's)."""
     seeds = seeds if seeds is not None else seed_stream(None)
     x = inputs
-    for i, units in enumerate(hidden_layer_sizes):
-        x = _apply(keras.layers.Dense(
-            int(units),
-            activation=activation,
-            kernel_initializer=initializer(kernel_initializer, next(seeds)),
-            bias_initializer=initializer("zeros", None),
-            name=f"trunk_dense_{i}",
-        ), x)
+    for i, size in enumerate(sizes):
+        x = _apply(make_layer(i, size, seeds), x)
         if dropout:
             x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
     return x
@@ -165,21 +169,12 @@ def recurrent_trunk(inputs, hidden_layer_sizes, *, cell="lstm",
                     kernel_initializer="glorot_uniform", dropout=0.0, seeds=None):
     """Stacked LSTM or GRU layers (Keras's tanh); the last returns its final state."""
     layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
-    seeds = seeds if seeds is not None else seed_stream(None)
-    x = inputs
     last = len(hidden_layer_sizes) - 1
-    for i, units in enumerate(hidden_layer_sizes):
-        x = _apply(layer_class(
-            int(units),
-            return_sequences=i < last,
-            kernel_initializer=initializer(kernel_initializer, next(seeds)),
-            recurrent_initializer=initializer("orthogonal", next(seeds)),
-            seed=next(seeds),
-            name=f"trunk_{cell}_{i}",
-        ), x)
-        if dropout:
-            x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
-    return x
+    return _stack(inputs, hidden_layer_sizes, dropout, seeds, lambda i, units, seeds: (
+        layer_class(int(units), return_sequences=i < last,
+                    kernel_initializer=initializer(kernel_initializer, next(seeds)),
+                    recurrent_initializer=initializer("orthogonal", next(seeds)),
+                    seed=next(seeds), name=f"trunk_{cell}_{i}")))
 
 
 def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
@@ -187,17 +182,11 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
                  kernel_size=3):
     """Causal Conv1D layers (one per entry, ``filters`` units), then global
     average pooling over time."""
-    seeds = seeds if seeds is not None else seed_stream(None)
-    x = inputs
-    for i, filters in enumerate(hidden_layer_sizes):
-        x = _apply(keras.layers.Conv1D(
-            int(filters), kernel_size, padding="causal", activation=activation,
-            kernel_initializer=initializer(kernel_initializer, next(seeds)),
-            bias_initializer=initializer("zeros", None),
-            name=f"trunk_conv1d_{i}",
-        ), x)
-        if dropout:
-            x = _dropout(dropout, next(seeds), f"trunk_dropout_{i}")(x)
+    x = _stack(inputs, hidden_layer_sizes, dropout, seeds, lambda i, filters, seeds: (
+        keras.layers.Conv1D(int(filters), kernel_size, padding="causal", activation=activation,
+                            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+                            bias_initializer=initializer("zeros", None),
+                            name=f"trunk_conv1d_{i}")))
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
 
 
