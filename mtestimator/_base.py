@@ -215,8 +215,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             for key, spec, data, validation, settings in self._jobs(prep, warm):
                 start = None
                 if warm:
-                    state = self._optimizer_state
-                    start = Trained(networks[key], state if self._joint else state[key], None)
+                    state = getattr(self, "_optimizer_state", {})  # none after load
+                    start = Trained(networks[key], state.get(key), None)
                 try:
                     trained[key] = train(spec, *data, settings, validation=validation,
                                          start=start)
@@ -313,7 +313,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             self.heads_, self.trunk_ = heads, trunk
             self._fitted_with = self._fit_settings()
             self._X_dtype = "string" if X.dtype.kind == "U" else "float32"
-            self._optimizer_state = None if self._joint else {}
+            self._optimizer_state = {}  # by network key, as _keras_networks()
         self._check_backend_input()
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
                                natural_val=None, epochs=1 if partial else self.epochs)
@@ -370,21 +370,18 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if self._joint:
             result = trained["model"]
             self.model_ = result.model
-            if result.optimizer_state is not None:
-                self._optimizer_state = result.optimizer_state
             history = result.history
         else:
             self.model_ = None  # no single network: one per head, in estimators_
             if not warm:
                 self._set_keras_networks({k: t.model for k, t in trained.items()})
-            self._optimizer_state = {**self._optimizer_state, **{
-                k: t.optimizer_state for k, t in trained.items()
-                if t.optimizer_state is not None}}
             history = {}
             for name, result in trained.items():
                 history[f"{name}_loss"] = result.history["loss"]
                 if result.history.get("val_loss"):
                     history[f"val_{name}_loss"] = result.history["val_loss"]
+        self._optimizer_state = {**getattr(self, "_optimizer_state", {}), **{
+            k: t.optimizer_state for k, t in trained.items()}}
         if warm:
             history = {k: self.history_.get(k, []) + v for k, v in history.items()}
         self.history_ = history

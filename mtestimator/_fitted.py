@@ -117,7 +117,8 @@ class FittedNetworks:
             y was a DataFrame, else an array (float when every prediction is
             numeric, else object).
         """
-        return self._assemble(decode_all(self.heads_, self._predict_raw(X)), X)
+        raw = self._predict_raw(X)  # checks fitted before heads_ is read
+        return self._assemble(decode_all(self.heads_, raw), X)
 
     def predict_head(self, X, head):
         """The predictions of one head.

@@ -26,7 +26,7 @@ def test_shapes_and_one_sigmoid_unit_for_binary_label(trunk):
     assert est.predict(X).shape == (300, 2) and est.predict_proba(X).shape == (300, 2)
     assert est.model_.get_layer("classification").units == 1
     assert any(layer.name.startswith(f"trunk_{trunk}") for layer in est.model_.layers)
-    assert est._dense_layers is False  # Keras predicts; nothing re-inspected per call
+    assert est._dense_layers == {"model": False}  # Keras predicts; nothing re-inspected
 
 
 def test_two_d_x_is_one_channel():
