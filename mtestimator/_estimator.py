@@ -241,7 +241,7 @@ class MultiTaskEstimator(BaseMultiTask):
         return dict(self.heads_)
 
     def _sk_visual_block_(self):
-        from ._inspect import visual_block
+        from ._diagram import visual_block
 
         return visual_block(self)
 

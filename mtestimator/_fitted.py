@@ -177,7 +177,7 @@ class FittedNetworks:
                   for name, head in self.heads_]
         return float(np.nanmean(scores)) if not np.isnan(scores).all() else float("nan")
 
-    # -- inspection (see _inspect.py) ---------------------------------------------
+    # -- inspection (_inspect.py, _diagram.py) ------------------------------------------
 
     def summary(self, print_fn=print):
         """Print a table of the trunk and heads, parameter counts and final losses.
@@ -214,7 +214,7 @@ class FittedNetworks:
         path : str
             The file written.
         """
-        from ._inspect import plot_network
+        from ._diagram import plot_network
 
         return plot_network(self, to_file=to_file, **kwargs)
 

@@ -286,12 +286,12 @@ class HistoryDisplay:
 
         Examples
         --------
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")  # draw into memory, open no window
-        >>> import matplotlib.pyplot as plt
         >>> from sklearn.datasets import make_multilabel_classification
         >>> from mtestimator import MultiLabelMLPClassifier
         >>> from mtestimator.display import HistoryDisplay
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")  # draw into memory, open no window
+        >>> import matplotlib.pyplot as plt
         >>> X, y = make_multilabel_classification(n_samples=200, n_features=10,
         ...                                       n_classes=3, random_state=0)
         >>> clf = MultiLabelMLPClassifier(epochs=10, early_stopping=True, random_state=0)

@@ -11,7 +11,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator
-from mtestimator import _inspect
+from mtestimator import _diagram, _inspect
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import MLPTrunk
 
@@ -300,7 +300,7 @@ def test_summary_of_separate_networks(data):
 
 def test_plot_network_one_network_per_head_says_what_to_do(tmp_path):
     with pytest.raises(TypeError, match="one network per head"):
-        _inspect.plot_network(FakeSeparate(), to_file=tmp_path / "n.png")
+        _diagram.plot_network(FakeSeparate(), to_file=tmp_path / "n.png")
 
 
 # -- plot_network ----------------------------------------------------------------------
@@ -328,8 +328,8 @@ def test_plot_network_default_file_and_kwargs(joint_auto, tmp_path, monkeypatch)
     (False, True, "pydot"), (True, False, "Graphviz"), (False, False, "pydot and Graphviz")])
 def test_plot_network_without_pydot_or_graphviz(three, tmp_path, monkeypatch, pydot, dot,
                                                 missing):
-    monkeypatch.setattr(_inspect, "_has_pydot", lambda: pydot)
-    monkeypatch.setattr(_inspect, "_has_dot", lambda: dot)
+    monkeypatch.setattr(_diagram, "_has_pydot", lambda: pydot)
+    monkeypatch.setattr(_diagram, "_has_dot", lambda: dot)
     with pytest.raises(ImportError) as info:
         three.plot_network(tmp_path / "n.png")
     message = str(info.value)
@@ -344,8 +344,8 @@ def test_plot_network_raises_when_keras_only_prints(three, tmp_path, monkeypatch
     # Keras, in a notebook, prints "You must install pydot" and returns None
     import keras
 
-    monkeypatch.setattr(_inspect, "_has_pydot", lambda: True)
-    monkeypatch.setattr(_inspect, "_has_dot", lambda: True)
+    monkeypatch.setattr(_diagram, "_has_pydot", lambda: True)
+    monkeypatch.setattr(_diagram, "_has_dot", lambda: True)
     monkeypatch.setattr(keras.utils, "plot_model", lambda *args, **kwargs: None)
     with pytest.raises(ImportError, match="wrote no file.*pip install pydot"):
         three.plot_network(tmp_path / "n.png")
@@ -377,7 +377,7 @@ def test_html_repr_shows_trunk_and_heads(three):
 def test_html_repr_default_trunk_and_fitted_parts(three):
     est = MultiTaskEstimator(heads=[("y", RegressionHead())])  # trunk=None: MLPTrunk()
     assert labels(est._repr_html_())[:2] == ["MultiTaskEstimator", "MLPTrunk"]
-    block = _inspect.visual_block(three)
+    block = _diagram.visual_block(three)
     assert block.estimators[0] is three.trunk_
     assert block.estimators[1].estimators == [head for _, head in three.heads_]
 
@@ -391,6 +391,6 @@ def test_html_repr_of_invalid_heads_does_not_fail():
     (JointRegressorClassifier(), ["regression", "classification"]),
     (MultiLabelMLPClassifier(), ["labels"])], ids=["joint", "multilabel"])
 def test_visual_block_of_presets(est, names):
-    block = _inspect.visual_block(est)
+    block = _diagram.visual_block(est)
     assert type(block.estimators[0]).__name__ == "MLPTrunk"
     assert list(block.estimators[1].names) == names
