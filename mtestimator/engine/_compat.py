@@ -1,6 +1,6 @@
 """The private names of Keras, TensorFlow and JAX the engine uses, in one place.
 
-Each has no public equivalent (the comment on its import says why). They are
+Each has no public equivalent (the comment on its entry says why). They are
 imported on first use, by attribute (``from ._compat import compute_fans``):
 importing mtestimator imports none of these libraries. ``CHECKED_WITH``: the
 versions (major.minor) they were checked with; ``tests/test_compat.py`` fails
@@ -8,8 +8,10 @@ when an installed version differs, as a reminder to check them again.
 The scikit-learn ones are in :mod:`mtestimator._compat`.
 """
 
-__all__ = ["CHECKED_WITH", "compute_fans", "flatten_layers", "jax_draw_seed",
-           "jax_noise_shape", "jit_cache_size", "LossFunctionWrapper", "tf_cast_seed",
+import importlib
+
+__all__ = ["CHECKED_WITH", "LossFunctionWrapper", "compute_fans", "flatten_layers",
+           "jax_draw_seed", "jax_noise_shape", "jit_cache_size", "load_private", "tf_cast_seed",
            "tf_noise_shape"]
 
 CHECKED_WITH = {"keras": "3.15", "tensorflow": "2.21", "jax": "0.10"}
@@ -27,30 +29,38 @@ def jit_cache_size(function):
     return function._cache_size()
 
 
+# name: (attribute, module, fallback modules...), each with why no public name will do
+_PRIVATE = {
+    # Keras exports no fan computation; the bucketed initializers must scale as VarianceScaling
+    "compute_fans": ("compute_fans", "keras.src.initializers.random_initializers"),
+    # the JAX key Keras's initializers draw from an int seed; not exported (a SeedGenerator would
+    # make a variable per draw)
+    "jax_draw_seed": ("jax_draw_seed", "keras.src.backend.jax.random"),
+    # keras.random.dropout's noise shape on JAX; dropout at a traced rate cannot call the public one
+    "jax_noise_shape": ("_get_concrete_noise_shape", "keras.src.backend.jax.random"),
+    # keras.random.dropout's noise shape on TensorFlow, as above
+    "tf_noise_shape": ("_get_concrete_noise_shape", "keras.src.backend.tensorflow.random"),
+    # keras.random.dropout's int32 cast of a seed on TensorFlow, as above
+    "tf_cast_seed": ("_cast_seed", "keras.src.backend.tensorflow.random"),
+    # keras.losses exports no wrapper giving a loss function Loss's rank matching and reduction
+    "LossFunctionWrapper": ("LossFunctionWrapper", "keras.src.losses.losses"),
+}
+
+
+def load_private(table, name, owner):
+    """The private name ``name`` of ``table`` (see ``_PRIVATE``), imported now;
+    an AttributeError of module ``owner`` if it has none."""
+    if name not in table:
+        raise AttributeError(f"module {owner!r} has no attribute {name!r}")
+    attribute, *modules = table[name]
+    for module in modules[:-1]:
+        try:
+            return getattr(importlib.import_module(module), attribute)
+        except ImportError:  # an older version: the next module
+            pass
+    return getattr(importlib.import_module(modules[-1]), attribute)
+
+
 def __getattr__(name):
-    if name == "compute_fans":
-        # Keras exports no fan computation; the bucketed initializers must scale as VarianceScaling
-        from keras.src.initializers.random_initializers import compute_fans
-        return compute_fans
-    if name == "jax_draw_seed":
-        # the JAX key Keras's initializers draw from an int seed; not exported (SeedGenerator would
-        # make a variable per draw)
-        from keras.src.backend.jax.random import jax_draw_seed
-        return jax_draw_seed
-    if name == "jax_noise_shape":
-        # keras.random.dropout's noise shape on JAX; dropout at a traced rate cannot call the public one
-        from keras.src.backend.jax.random import _get_concrete_noise_shape
-        return _get_concrete_noise_shape
-    if name == "tf_noise_shape":
-        # keras.random.dropout's noise shape on TensorFlow, as above
-        from keras.src.backend.tensorflow.random import _get_concrete_noise_shape
-        return _get_concrete_noise_shape
-    if name == "tf_cast_seed":
-        # keras.random.dropout's int32 cast of a seed on TensorFlow, as above
-        from keras.src.backend.tensorflow.random import _cast_seed
-        return _cast_seed
-    if name == "LossFunctionWrapper":
-        # keras.losses exports no wrapper giving a loss function Loss's rank matching and reduction
-        from keras.src.losses.losses import LossFunctionWrapper
-        return LossFunctionWrapper
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = load_private(_PRIVATE, name, __name__)
+    return value
