@@ -17,7 +17,7 @@ __all__ = ["BaseScorer", "CHECKED_WITH", "HasMethods", "Interval", "InvalidParam
            "fit_context", "param_names", "validate_parameter_constraints", "validate_params",
            "validate_style_kwargs"]
 
-CHECKED_WITH = {"scikit-learn": "1.9", "scikeras": "0.13", **_ENGINE_CHECKED_WITH}
+CHECKED_WITH = {"scikit-learn": "1.9", **_ENGINE_CHECKED_WITH}  # scikeras: public API only
 
 
 def validate_params(estimator):

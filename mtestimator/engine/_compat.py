@@ -14,7 +14,7 @@ __all__ = ["CHECKED_WITH", "LossFunctionWrapper", "compute_fans", "flatten_layer
            "jax_draw_seed", "jax_noise_shape", "jit_cache_size", "load_private", "tf_cast_seed",
            "tf_noise_shape"]
 
-CHECKED_WITH = {"keras": "3.15", "tensorflow": "2.21", "jax": "0.10"}
+CHECKED_WITH = {"keras": "3.15", "jax": "0.10"}  # TensorFlow: public names only
 
 
 def flatten_layers(layer):
