@@ -31,9 +31,9 @@ from types import SimpleNamespace
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
+from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
@@ -129,7 +129,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                     f"without '__' or '/'; got {name!r}."
                 )
             seen.add(name)
-            head._validate_params()
+            validate_params(head)
             head.name_ = name
         if not heads:
             raise ValueError(f"{owner} needs at least one head; got none.")
@@ -199,7 +199,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         from .engine.training import Diverged, Trained, train  # Keras: on the first fit
 
-        self._validate_params()
+        validate_params(self)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -256,7 +256,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         y = self._check_y(y, reset=not warm)
         check_consistent_length(X, y)
         # 3. zero-weight rows dropped
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        w = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if np.any(w > _FLOAT32_MAX):
             raise ValueError(
                 f"sample_weight holds {float(w.max())!r}, beyond float32's range "

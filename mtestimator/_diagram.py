@@ -109,11 +109,9 @@ def plot_network(est, to_file="network.png", **kwargs):
 
 
 def _visual_block_class():
-    try:
-        from sklearn.utils._repr_html.estimator import _VisualBlock
-    except ImportError:  # scikit-learn < 1.7
-        from sklearn.utils._estimator_html_repr import _VisualBlock
-    return _VisualBlock
+    from ._compat import VisualBlock
+
+    return VisualBlock
 
 
 def _parts_for_display(est):

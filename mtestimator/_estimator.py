@@ -1,11 +1,11 @@
 """MultiTaskEstimator: any number of heads on any trunk, one Keras network."""
 
 from sklearn.base import clone
-from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseMultiTask
+from ._compat import HasMethods, StrOptions
 from .trunks import MLPTrunk
 
 from ._persistence import register

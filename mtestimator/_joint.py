@@ -4,9 +4,9 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import StrOptions
 from ._presets import BasePreset
 from .heads import ClassificationHead, RegressionHead, _as_numpy, _is_number, \
     _missing_mask, _natural

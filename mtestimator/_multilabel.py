@@ -4,8 +4,8 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._compat import Interval, StrOptions
 from ._presets import BasePreset
 from .heads import MultiLabelHead, _is_label_collections
 

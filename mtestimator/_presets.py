@@ -8,9 +8,8 @@ heads on a trunk; their flat parameters (``trunk="lstm"``,
 
 import numbers
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
 from ._base import BaseMultiTask
+from ._compat import Interval, StrOptions
 from .trunks import ACTIVATIONS, Conv1DTrunk, MLPTrunk, RecurrentTrunk
 
 __all__ = ["PRESET_TRUNKS", "BasePreset"]

@@ -6,7 +6,7 @@ classifier; one regression head: a regressor), and ``set_params`` names the
 valid parameters when a key is wrong.
 """
 
-from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils import ClassifierTags, RegressorTags
 
 __all__ = ["SklearnProtocol"]
 

@@ -10,9 +10,8 @@ that head, then kept as a scikeras ``KerasRegressor`` (regression heads) or
 :mod:`~mtestimator._scikeras`.
 """
 
-from sklearn.utils._param_validation import HasMethods
-
 from ._base import BaseMultiTask
+from ._compat import HasMethods
 from ._estimator import MultiTaskEstimator
 from ._persistence import register
 

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.utils._optional_dependencies import check_matplotlib_support
-from sklearn.utils._plotting import _validate_style_kwargs
 from sklearn.utils.validation import check_is_fitted
+
+from ._compat import check_matplotlib_support, validate_style_kwargs
 
 __all__ = ["HistoryDisplay"]
 
@@ -204,7 +204,7 @@ class HistoryDisplay:
             color = None
             if train_key is not None:
                 y = curves[train_key]
-                style = _validate_style_kwargs({"label": train_key}, line_kw)
+                style = validate_style_kwargs({"label": train_key}, line_kw)
                 (line,) = ax.plot(np.arange(1, len(y) + 1), y, **style)
                 self.lines_[train_key] = line
                 color = line.get_color()
@@ -213,7 +213,7 @@ class HistoryDisplay:
                 default = {"label": val_key, "linestyle": "--"}
                 if color is not None:
                     default["color"] = color
-                style = _validate_style_kwargs(default, line_kw)
+                style = validate_style_kwargs(default, line_kw)
                 (line,) = ax.plot(np.arange(1, len(y) + 1), y, **style)
                 self.lines_[val_key] = line
 

@@ -13,8 +13,8 @@ from sklearn.metrics import (
     make_scorer,
     precision_recall_fscore_support,
 )
-from sklearn.metrics._scorer import _BaseScorer
 
+from ._compat import BaseScorer
 from .heads import _natural
 
 __all__ = [
@@ -88,7 +88,7 @@ def per_label_scorer(estimator, X, y):
             for metric in ("precision", "recall", "f1") for label in report.index}
 
 
-class _HeadScorer(_BaseScorer):
+class _HeadScorer(BaseScorer):
     """A scikit-learn scorer of one head (see :func:`make_head_scorer`)."""
 
     def __init__(self, score_func, sign, kwargs, response_method, head):

@@ -1,8 +1,10 @@
 """Preprocessing for sequence input (scikit-learn has no 3-D scaler)."""
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._compat import fit_context
 
 __all__ = ["SequenceStandardScaler"]
 
@@ -43,7 +45,7 @@ class SequenceStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             )
         return X
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn each channel's mean and standard deviation."""
         X = self._check(X)

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 from jax import lax
 
+from ._compat import jit_cache_size
 from .trainer import BaseTrainer
 from .trainer import batch_capacity as _batch_capacity
 from .trainer import rows_bucket as _rows_bucket
@@ -201,7 +202,7 @@ class Trainer(BaseTrainer):
 
     def compilations(self):
         """Compiled versions of this trainer's training function."""
-        return self._run._cache_size()
+        return jit_cache_size(self._run)
 
     @staticmethod
     def _zeros_like(var):

@@ -26,7 +26,8 @@ import math
 
 import keras
 import numpy as np
-from keras.src.initializers.random_initializers import compute_fans
+
+from ._compat import compute_fans, flatten_layers
 
 __all__ = ["initializer", "unwrap"]
 
@@ -67,7 +68,7 @@ def _bucketable(inner):
 
 def unwrap(layer):
     """Put Keras's own initializers back on ``layer`` and its sublayers."""
-    for layer in layer._flatten_layers(include_self=True, recursive=True):
+    for layer in flatten_layers(layer):
         for attr, value in list(vars(layer).items()):
             if isinstance(value, _Bucketed):
                 setattr(layer, attr, value.inner)
@@ -128,7 +129,8 @@ class _Bucketed(keras.initializers.Initializer):
         """The values of Keras's ``random.<distribution>(shape, seed=inner.seed)``
         (before its scaling), as a NumPy array."""
         import jax
-        from keras.src.backend.jax.random import jax_draw_seed
+
+        from ._compat import jax_draw_seed
 
         key = jax_draw_seed(self.inner.seed)
         size = math.prod(shape)

@@ -92,18 +92,19 @@ def _dropout_at_rate(inputs, rate, noise_shape, seed_generator):
     its Python tests of the rate (which a traced value cannot answer)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
-        from keras.src.backend.tensorflow.random import (_cast_seed, _get_concrete_noise_shape,
-                                                         draw_seed)
+
+        from ._compat import tf_cast_seed, tf_noise_shape
 
         return tf.nn.experimental.stateless_dropout(
-            inputs, rate=rate, noise_shape=_get_concrete_noise_shape(inputs, noise_shape),
-            seed=_cast_seed(draw_seed(seed_generator)))
+            inputs, rate=rate, noise_shape=tf_noise_shape(inputs, noise_shape),
+            seed=tf_cast_seed(seed_generator.next()))
     import jax
-    from keras.src.backend.jax.random import _get_concrete_noise_shape, jax_draw_seed
+
+    from ._compat import jax_noise_shape
 
     keep_prob = 1.0 - rate
-    mask = jax.random.bernoulli(jax_draw_seed(seed_generator), p=keep_prob,
-                                shape=_get_concrete_noise_shape(inputs, noise_shape))
+    mask = jax.random.bernoulli(seed_generator.next(), p=keep_prob,
+                                shape=jax_noise_shape(inputs, noise_shape))
     mask = jax.numpy.broadcast_to(mask, inputs.shape)
     return jax.lax.select(mask, inputs / keep_prob, jax.numpy.zeros_like(inputs))
 

@@ -30,8 +30,8 @@ import time
 
 import keras
 import numpy as np
-from keras.src.losses.losses import LossFunctionWrapper
 
+from ._compat import LossFunctionWrapper
 from .networks import set_dropout_rates, transferable_variables
 from .progress import make_progress
 
