@@ -615,3 +615,25 @@ def test_save_keeps_the_file_mode(fitted, tmp_path):
     os.chmod(path, 0o640)
     fitted["ml"].save(path)
     assert os.stat(path).st_mode & 0o777 == 0o640  # replacing keeps the mode
+
+
+# -- files of earlier format versions -------------------------------------------------
+
+FORMAT2 = os.path.join(os.path.dirname(__file__), "data", "format2")
+
+
+@pytest.mark.parametrize("name", ["mte", "joint", "ml"])
+def test_format_2_files_still_load(name):
+    """Files saved by format 2 (tests/data/format2/make.py) predict as they did."""
+    expected = np.load(os.path.join(FORMAT2, "expected.npz"))
+    est = mtestimator.load(os.path.join(FORMAT2, f"{name}.mtest"))
+    Xf = expected["X"]
+    pred = est.predict(Xf)
+    pred = pred.to_numpy() if isinstance(pred, pd.DataFrame) else np.asarray(pred)
+    want = expected[f"{name}_predict"]
+    np.testing.assert_array_equal(pred.astype(str) if pred.dtype == object else pred, want)
+    proba = est.predict_proba(Xf)
+    proba = proba if isinstance(proba, list) else [proba]
+    assert len(proba) == len([k for k in expected.files if k.startswith(f"{name}_proba")])
+    for i, p in enumerate(proba):
+        np.testing.assert_array_equal(p, expected[f"{name}_proba{i}"])
