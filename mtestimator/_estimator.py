@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseMultiTask
 from .trunks import MLPTrunk
 
-from ._persistence import register
+from .persistence.spec import register
 
 __all__ = ["MultiTaskEstimator"]
 

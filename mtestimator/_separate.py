@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods
 
 from ._base import BaseMultiTask
 from ._estimator import MultiTaskEstimator
-from ._persistence import register
+from .persistence.spec import Rebuilt, register
 
 __all__ = ["SeparateNetworks"]
 
@@ -159,6 +159,8 @@ class SeparateNetworks(MultiTaskEstimator):
     """
 
     _joint = False  # one network per head, by the fit sequence of _base
+
+    _fitted_state = {"estimators_": Rebuilt()}  # one network per head, in the file
 
     _parameter_constraints = {
         **BaseMultiTask._parameter_constraints,

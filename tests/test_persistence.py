@@ -17,7 +17,7 @@ import pytest
 
 import mtestimator
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator
-from mtestimator import _persistence
+from mtestimator.persistence import archive
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import KerasTrunk, MLPTrunk
 
@@ -186,7 +186,8 @@ def fewer_labels(meta):
     state["threshold_"]["__ndarray__"] = [0.5, 0.5]
 
 
-TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk"]
+TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk",
+            "networks"]
 MISSING = {"format": "not an mtestimator file",
            "version": "its key 'version' is missing",
            "class": "its key 'class' is missing"}
@@ -207,8 +208,8 @@ CASES = [
      r"version is the string '2'; expected an integer"),
     ("version-bool", "ml", json_edit(setitem("version", True)),
      r"version is true; expected an integer"),
-    ("version-future", "ml", json_edit(setitem("version", 3)),
-     r"has format version 3; this mtestimator reads version 2"),
+    ("version-future", "ml", json_edit(setitem("version", 4)),
+     r"has format version 4; this mtestimator reads version 3 \(and 2\)"),
     ("class-int", "ml", json_edit(setitem("class", 5)),
      r"class is the integer 5; expected the name of an estimator class, one of "
      r"\[.*'MultiLabelMLPClassifier', 'MultiTaskEstimator'.*\]"),
@@ -220,8 +221,10 @@ CASES = [
      r"class names MLPTrunk, a trunk; expected an estimator class"),
     ("class-head", "ml", json_edit(setitem("class", "MultiLabelHead")),
      r"class names MultiLabelHead, a head; expected an estimator class"),
+    # one network in the file, where SeparateNetworks has one per head
     ("class-separate-networks", "three", json_edit(setitem("class", "SeparateNetworks")),
-     r"class names SeparateNetworks, a class that cannot be saved to a file"),
+     r"networks is a list of 1 item; expected \['size', 'species', 'tags'\], the "
+     r"networks of SeparateNetworks"),
     # heads
     ("heads-not-list", "ml", json_edit(setitem("heads", {"a": 1})),
      r"heads is an object with keys \['a'\]; expected a non-empty list of \[name, head spec"),
@@ -480,7 +483,7 @@ def test_archive_entries(good, tmp_path):
 
 def test_oversized_json_is_refused_before_reading(good, tmp_path, monkeypatch):
     path, meta, model = good["ml"]
-    monkeypatch.setattr(_persistence, "_MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(archive, "MAX_JSON_BYTES", 100)
     with pytest.raises(ValueError, match=r"mtestimator\.json is \d+ bytes; expected at "
                                          r"most 100"):
         mtestimator.load(path)

@@ -230,9 +230,30 @@ def test_unpickles_in_a_fresh_process(fitted, tmp_path):
     np.testing.assert_allclose(got, fitted.predict_head(X, "size")[:3], rtol=1e-6)
 
 
-def test_save_says_to_use_pickle(fitted, tmp_path):
-    with pytest.raises(ValueError, match="pickle or joblib"):
-        fitted.save(tmp_path / "sep.mtest")
+def test_save_and_load_round_trip(fitted, tmp_path):
+    import zipfile
+
+    import mtestimator
+
+    path = tmp_path / "sep.mtest"
+    fitted.save(path)
+    with zipfile.ZipFile(path) as zf:  # one Keras archive per head's network
+        assert sorted(zf.namelist()) == ["mtestimator.json", "networks/size.keras",
+                                         "networks/species.keras", "networks/tags.keras"]
+    again = mtestimator.load(path)
+    assert type(again) is SeparateNetworks and again.model_ is None
+    assert repr(again.get_params()) == repr(fitted.get_params())
+    assert [n for n, _ in again.estimators_] == [n for n, _ in fitted.estimators_]
+    pd.testing.assert_frame_equal(again.predict(X), fitted.predict(X))
+    for a, b in zip(again.predict_proba(X), fitted.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+    for name in ("size", "species", "tags"):
+        np.testing.assert_array_equal(again.predict_head(X, name),
+                                      fitted.predict_head(X, name))
+    assert again.score(X, Y) == fitted.score(X, Y)
+    resaved = tmp_path / "resaved.mtest"
+    again.save(resaved)
+    pd.testing.assert_frame_equal(mtestimator.load(resaved).predict(X), fitted.predict(X))
 
 
 def test_cross_validate_joint_and_separate_on_the_same_splits():

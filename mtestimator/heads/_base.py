@@ -12,6 +12,8 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval
 
+from ..persistence.spec import HeadName, Integer, Text
+
 __all__ = ["BaseHead"]
 
 _THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -103,6 +105,16 @@ class BaseHead(BaseEstimator):
         Weight of this head's loss in the network's total loss (unless the
         estimator learns the weights, ``loss_weights="auto"``).
     """
+
+    #: Where a saved file may name the class (see mtestimator.persistence.spec).
+    _persisted_as = "head"
+    #: The fitted state a saved file holds, and what each attribute must be.
+    _fitted_state = {
+        "name_": HeadName(),
+        "output_units_": Integer(1, required=True),
+        "output_activation_": Text(required=True),
+        "loss_": Text(),
+    }
 
     _parameter_constraints = {
         "columns": _COLUMNS,

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
-from .._persistence import register
+from ..persistence.spec import ClassWeights, Classes, register
 from ._base import BaseHead, _as_numpy, _missing_mask, _natural
 
 __all__ = ["ClassificationHead"]
@@ -46,6 +46,7 @@ class ClassificationHead(BaseHead):
     ClassificationHead(class_weight='balanced', columns='species')
     """
 
+    _fitted_state = {"classes_": Classes(required=True), "class_weight_": ClassWeights()}
     _parameter_constraints = {**BaseHead._parameter_constraints,
                               "class_weight": [StrOptions({"balanced"}), dict, None]}
     metric = staticmethod(accuracy_score)

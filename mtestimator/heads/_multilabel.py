@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._persistence import register
+from ..persistence.spec import Array, Classes, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
 
 __all__ = ["MultiLabelHead", "f1_thresholds"]
@@ -82,6 +82,12 @@ class MultiLabelHead(BaseHead):
     >>> MultiLabelHead(columns=["a", "b", "c"], threshold="auto")
     MultiLabelHead(columns=['a', 'b', 'c'], threshold='auto')
     """
+
+    _fitted_state = {
+        "classes_": Classes(),
+        "threshold_": Array("f", per_unit=True, required=True),
+        "pos_weight_": Array("f", none=True, per_unit=True),
+    }
 
     _parameter_constraints = {
         **BaseHead._parameter_constraints,

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import r2_score
 
-from .._persistence import register
+from ..persistence.spec import Array, Flag, Integer, register
 from ._base import _FLOAT32_MAX, BaseHead, _as_numpy, _is_missing, _is_number, _missing_mask
 
 __all__ = ["RegressionHead"]
@@ -40,6 +40,12 @@ class RegressionHead(BaseHead):
     RegressionHead(columns=['length', 'weight'])
     """
 
+    _fitted_state = {
+        "one_d_": Flag(required=True),
+        "n_outputs_": Integer(1, equals="output_units_"),
+        "mean_": Array("f", per_unit=True, required=True),
+        "std_": Array("f", per_unit=True, required=True),
+    }
     _parameter_constraints = {**BaseHead._parameter_constraints, "scale": ["boolean"]}
     metric = staticmethod(r2_score)
     kind = "regressor"
