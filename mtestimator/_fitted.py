@@ -76,10 +76,13 @@ class FittedNetworks:
         if self._joint:
             self.model_ = networks["model"]
             return
-        from ._scikeras import wrap
+        from ._scikeras import set_history, wrap
 
         self.model_ = None
         self.estimators_ = [(name, wrap(head, networks[name])) for name, head in self.heads_]
+        if "history_" in self.__dict__:  # loaded (fit sets the history after the networks)
+            for name, wrapper in self.estimators_:
+                set_history(wrapper, self.history_, name)
 
     def _numpy_networks(self):
         """Each trained Dense network as NumPy arrays, or False (other trunks:

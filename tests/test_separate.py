@@ -244,6 +244,8 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     assert type(again) is SeparateNetworks and again.model_ is None
     assert repr(again.get_params()) == repr(fitted.get_params())
     assert [n for n, _ in again.estimators_] == [n for n, _ in fitted.estimators_]
+    assert [dict(w.history_) for _, w in again.estimators_] == \
+        [dict(w.history_) for _, w in fitted.estimators_]
     pd.testing.assert_frame_equal(again.predict(X), fitted.predict(X))
     for a, b in zip(again.predict_proba(X), fitted.predict_proba(X)):
         np.testing.assert_array_equal(a, b)
