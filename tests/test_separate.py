@@ -1,5 +1,6 @@
 """SeparateNetworks: one scikeras-trained network per head, MultiTaskEstimator's layout."""
 
+import json
 import os
 import pickle
 import random
@@ -256,6 +257,56 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     resaved = tmp_path / "resaved.mtest"
     again.save(resaved)
     pd.testing.assert_frame_equal(mtestimator.load(resaved).predict(X), fitted.predict(X))
+
+
+def _separate_damage(members):
+    """How a good SeparateNetworks file is damaged: functions of its members
+    ({name: bytes}, the JSON decoded), and the message each gives."""
+    def drop(name):
+        return lambda m: {k: v for k, v in m.items() if k != name}
+
+    def swapped(m):
+        return {**m, "networks/size.keras": m["networks/species.keras"]}
+
+    def meta(edit):
+        def damage(m):
+            m = {**m, "mtestimator.json": json.loads(json.dumps(m["mtestimator.json"]))}
+            edit(m["mtestimator.json"])
+            return m
+        return damage
+
+    return [
+        (drop("networks/tags.keras"), r"it lacks networks/tags\.keras, the network 'tags'"),
+        (swapped, r"networks/size\.keras's outputs \['species'\] do not match the heads in "
+                  r"mtestimator\.json; expected \['size'\]"),
+        (meta(lambda j: j.update(networks=["model"])),
+         r"networks is a list of 1 item; expected \['size', 'species', 'tags'\], the "
+         r"networks of SeparateNetworks"),
+        (meta(lambda j: j.update({"class": "MultiTaskEstimator"})),
+         r"networks is a list of 3 items; expected \['model'\], the networks of "
+         r"MultiTaskEstimator"),
+        (meta(lambda j: j["fitted"].update(estimators_=[])),
+         r"fitted\.estimators_ is not a fitted attribute a file may set"),
+    ]
+
+
+def test_damaged_separate_file_is_a_clear_value_error(fitted, tmp_path):
+    import zipfile
+
+    import mtestimator
+
+    good = tmp_path / "sep.mtest"
+    fitted.save(good)
+    with zipfile.ZipFile(good) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    members["mtestimator.json"] = json.loads(members["mtestimator.json"])
+    for i, (damage, match) in enumerate(_separate_damage(members)):
+        bad = tmp_path / f"bad{i}.mtest"
+        with zipfile.ZipFile(bad, "w") as zf:
+            for name, data in damage(members).items():
+                zf.writestr(name, json.dumps(data) if name == "mtestimator.json" else data)
+        with pytest.raises(ValueError, match=match):
+            mtestimator.load(bad)
 
 
 def test_cross_validate_joint_and_separate_on_the_same_splits():

@@ -134,23 +134,21 @@ def _check_network(model, key, heads, input_shape, where):
     network "model", else head ``key``'s) and takes samples of ``input_shape``."""
     names = [name for name, _ in heads]
     own = names if key == "model" else [key]
-    network = "the network" if key == "model" else f"the network {key!r}"
-    whose = f"{network}'s"
+    network = "the network" if key == "model" else archive.member(key)
     try:
         outputs = _output_names(model)
     except Exception:  # not a model with outputs (a bare layer)
         outputs = None
     if outputs is None or sorted(outputs) != sorted(own):
-        raise ValueError(f"{where!r} is damaged: {whose} outputs "
+        raise ValueError(f"{where!r} is damaged: {network}'s outputs "
                          f"{None if outputs is None else sorted(outputs)} do not "
                          f"match the heads in mtestimator.json; expected {own}.")
     if isinstance(model.output, dict):
-        for name, head in heads:
-            if name not in own:
-                continue
+        for name in own:
+            head = dict(heads)[name]
             width = model.output[name].shape[-1]
             if width != head.output_units_:
-                raise ValueError(f"{where!r} is damaged: {whose} output {name!r} has "
+                raise ValueError(f"{where!r} is damaged: {network}'s output {name!r} has "
                                  f"{width} units; expected heads[{names.index(name)}]'s "
                                  f"output_units_ ({head.output_units_}).")
     inputs = getattr(model, "inputs", None) or []

@@ -266,9 +266,9 @@ class Checker:
                          f"the keys {keys}")
         names = self.heads(meta["heads"])
         expected = network_keys(cls, names)
-        if meta.get("networks", ["model"]) != expected:
-            raise bad("networks", meta["networks"], f"{expected}, the networks of "
-                                                    f"{cls.__name__}")
+        networks = meta.get("networks", ["model"])  # format 2: one network
+        if networks != expected:
+            raise bad("networks", networks, f"{expected}, the networks of {cls.__name__}")
         self.estimator(meta["trunk"], "trunk", 0, "trunk")
         self.estimator_parameters(cls, meta["params"])
         self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": names})
