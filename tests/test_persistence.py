@@ -620,6 +620,44 @@ def test_save_keeps_the_file_mode(fitted, tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o640  # replacing keeps the mode
 
 
+# -- state declared by the parts -------------------------------------------------------
+
+def test_a_new_head_declares_its_state_and_needs_no_edit_in_persistence(tmp_path,
+                                                                        monkeypatch):
+    from mtestimator.persistence import spec
+
+    class OffsetHead(RegressionHead):
+        """A head with fitted state of its own, declared by the head alone."""
+
+        _fitted_state = {"offset_": spec.Integer(1, required=True)}
+
+        def fit(self, y, sample_weight=None):
+            super().fit(y, sample_weight)
+            self.offset_ = 2
+            return self
+
+    monkeypatch.setitem(spec.REGISTRY, "OffsetHead", OffsetHead)
+    est = MultiTaskEstimator([("r", OffsetHead())], trunk=MLPTrunk((4,)), epochs=2,
+                             random_state=0).fit(X, X[:, 0])
+    path = tmp_path / "new.mtest"
+    est.save(path)
+    again = mtestimator.load(path)
+    assert again.heads_[0][1].offset_ == 2
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    meta, model = read_archive(path)
+    for edit, match in [
+            (delitem("heads", 0, 2, "offset_"),
+             r"heads\[0\]\[2\] lacks 'offset_', which a fitted OffsetHead has"),
+            (setitem("heads", 0, 2, "offset_", 0),
+             r"heads\[0\]\[2\]\.offset_ is the integer 0; expected a positive integer"),
+            (setitem("heads", 0, 2, "mean_", "__ndarray__", [0.5, 0.5]),
+             r"heads\[0\]\[2\]\.mean_ has 2 values; expected output_units_ \(1\)")]:
+        bad = tmp_path / "bad.mtest"
+        write_archive(bad, *json_edit(edit)(meta, model, None))
+        with pytest.raises(ValueError, match=match):
+            mtestimator.load(bad)
+
+
 # -- files of earlier format versions -------------------------------------------------
 
 FORMAT2 = os.path.join(os.path.dirname(__file__), "data", "format2")
