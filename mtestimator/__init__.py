@@ -13,7 +13,7 @@ from .engine.cache import cache_info, clear_cache  # noqa: E402
 from ._estimator import MultiTaskEstimator  # noqa: E402
 from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
-from ._persistence import load  # noqa: E402
+from .persistence import load  # noqa: E402
 from ._separate import SeparateNetworks  # noqa: E402
 
 __all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",

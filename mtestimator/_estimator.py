@@ -8,7 +8,7 @@ from ._base import BaseMultiTask
 from ._compat import HasMethods, StrOptions
 from .trunks import MLPTrunk
 
-from ._persistence import register
+from .persistence.spec import register
 
 __all__ = ["MultiTaskEstimator"]
 

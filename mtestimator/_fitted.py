@@ -12,12 +12,35 @@ import pandas as pd
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._targets import assemble, decode_all
+from .persistence.spec import Array, Classes, ColumnNames, History, Integer, OneOf, Rebuilt, \
+    Seed, Shape, TargetLayout
 
 __all__ = ["FittedNetworks"]
 
 
 class FittedNetworks:
     """Prediction, scores, inspection and persistence of the fitted networks."""
+
+    # -- the fitted state a saved file holds (see mtestimator.persistence.spec) ------
+
+    _persisted_as = "estimator"
+    _fitted_state = {
+        "n_features_in_": Integer(),
+        "n_iter_": Integer(),
+        "input_shape_": Shape(required=True),
+        "history_": History(),
+        "feature_names_in_": Array("U"),
+        "classes_": Classes(units=False),
+        # rebuilt from the file's networks, heads and trunk
+        **{name: Rebuilt() for name in ("model_", "heads_", "trunk_", "named_heads_")},
+    }
+    #: The private fitted state prediction needs.
+    _private_state = {
+        "_seed": Seed(),
+        "_target_layout": TargetLayout(),
+        "_target_frame_columns": ColumnNames(),
+        "_X_dtype": OneOf("float32", "string"),
+    }
 
     # -- the fitted networks ---------------------------------------------------------
 
@@ -53,10 +76,13 @@ class FittedNetworks:
         if self._joint:
             self.model_ = networks["model"]
             return
-        from ._scikeras import wrap
+        from ._scikeras import set_history, wrap
 
         self.model_ = None
         self.estimators_ = [(name, wrap(head, networks[name])) for name, head in self.heads_]
+        if "history_" in self.__dict__:  # loaded (fit sets the history after the networks)
+            for name, wrapper in self.estimators_:
+                set_history(wrapper, self.history_, name)
 
     def _numpy_networks(self):
         """Each trained Dense network as NumPy arrays, or False (other trunks:
@@ -229,7 +255,7 @@ class FittedNetworks:
         path : str or path-like
             The file to write. Keras ``callbacks`` are not saved.
         """
-        from ._persistence import save
+        from .persistence import save
 
         save(self, path)
 

@@ -11,7 +11,7 @@ from ._presets import BasePreset
 from .heads import ClassificationHead, RegressionHead, _as_numpy, _is_number, \
     _missing_mask, _natural
 
-from ._persistence import register
+from .persistence.spec import Array, register
 
 __all__ = ["JointRegressorClassifier"]
 
@@ -125,6 +125,8 @@ class JointRegressorClassifier(BasePreset):
     >>> est.classes_.tolist()
     ['down', 'up']
     """
+
+    _fitted_state = {"target_names_": Array()}
 
     _parameter_constraints = {
         **BasePreset._parameter_constraints,

@@ -9,7 +9,7 @@ from ._compat import Interval, StrOptions
 from ._presets import BasePreset
 from .heads import MultiLabelHead, _is_label_collections
 
-from ._persistence import register
+from .persistence.spec import Array, register
 
 __all__ = ["MultiLabelMLPClassifier"]
 
@@ -120,6 +120,8 @@ class MultiLabelMLPClassifier(BasePreset):
     >>> bool(clf.score(X, y) > 0.3)
     True
     """
+
+    _fitted_state = {"threshold_": Array("f"), "pos_weight_": Array("f", none=True)}
 
     _parameter_constraints = {
         **BasePreset._parameter_constraints,

@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._persistence import register
+from .persistence.spec import register
 
 __all__ = ["ACTIVATIONS", "BaseTrunk", "Conv1DTrunk", "KerasTrunk", "MLPTrunk",
            "RecurrentTrunk"]
@@ -106,6 +106,11 @@ class BaseTrunk(BaseEstimator):
     feature tensor; ``seeds`` is an iterator of ints or Nones, one per
     initializer and dropout layer).
     """
+
+    #: Where a saved file may name the class (see mtestimator.persistence.spec).
+    _persisted_as = "trunk"
+    #: A trunk is saved by its parameters: it keeps no fitted state of its own.
+    _fitted_state = {}
 
     def check(self, owner):
         """Validate the parameters beyond ``_parameter_constraints``."""

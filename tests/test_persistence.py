@@ -17,7 +17,7 @@ import pytest
 
 import mtestimator
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator
-from mtestimator import _persistence
+from mtestimator.persistence import archive
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import KerasTrunk, MLPTrunk
 
@@ -186,7 +186,8 @@ def fewer_labels(meta):
     state["threshold_"]["__ndarray__"] = [0.5, 0.5]
 
 
-TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk"]
+TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk",
+            "networks"]
 MISSING = {"format": "not an mtestimator file",
            "version": "its key 'version' is missing",
            "class": "its key 'class' is missing"}
@@ -207,8 +208,8 @@ CASES = [
      r"version is the string '2'; expected an integer"),
     ("version-bool", "ml", json_edit(setitem("version", True)),
      r"version is true; expected an integer"),
-    ("version-future", "ml", json_edit(setitem("version", 3)),
-     r"has format version 3; this mtestimator reads version 2"),
+    ("version-future", "ml", json_edit(setitem("version", 4)),
+     r"has format version 4; this mtestimator reads version 3 \(and 2\)"),
     ("class-int", "ml", json_edit(setitem("class", 5)),
      r"class is the integer 5; expected the name of an estimator class, one of "
      r"\[.*'MultiLabelMLPClassifier', 'MultiTaskEstimator'.*\]"),
@@ -220,8 +221,10 @@ CASES = [
      r"class names MLPTrunk, a trunk; expected an estimator class"),
     ("class-head", "ml", json_edit(setitem("class", "MultiLabelHead")),
      r"class names MultiLabelHead, a head; expected an estimator class"),
+    # one network in the file, where SeparateNetworks has one per head
     ("class-separate-networks", "three", json_edit(setitem("class", "SeparateNetworks")),
-     r"class names SeparateNetworks, a class that cannot be saved to a file"),
+     r"networks is a list of 1 item; expected \['size', 'species', 'tags'\], the "
+     r"networks of SeparateNetworks"),
     # heads
     ("heads-not-list", "ml", json_edit(setitem("heads", {"a": 1})),
      r"heads is an object with keys \['a'\]; expected a non-empty list of \[name, head spec"),
@@ -480,7 +483,7 @@ def test_archive_entries(good, tmp_path):
 
 def test_oversized_json_is_refused_before_reading(good, tmp_path, monkeypatch):
     path, meta, model = good["ml"]
-    monkeypatch.setattr(_persistence, "_MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(archive, "MAX_JSON_BYTES", 100)
     with pytest.raises(ValueError, match=r"mtestimator\.json is \d+ bytes; expected at "
                                          r"most 100"):
         mtestimator.load(path)
@@ -615,3 +618,63 @@ def test_save_keeps_the_file_mode(fitted, tmp_path):
     os.chmod(path, 0o640)
     fitted["ml"].save(path)
     assert os.stat(path).st_mode & 0o777 == 0o640  # replacing keeps the mode
+
+
+# -- state declared by the parts -------------------------------------------------------
+
+def test_a_new_head_declares_its_state_and_needs_no_edit_in_persistence(tmp_path,
+                                                                        monkeypatch):
+    from mtestimator.persistence import spec
+
+    class OffsetHead(RegressionHead):
+        """A head with fitted state of its own, declared by the head alone."""
+
+        _fitted_state = {"offset_": spec.Integer(1, required=True)}
+
+        def fit(self, y, sample_weight=None):
+            super().fit(y, sample_weight)
+            self.offset_ = 2
+            return self
+
+    monkeypatch.setitem(spec.REGISTRY, "OffsetHead", OffsetHead)
+    est = MultiTaskEstimator([("r", OffsetHead())], trunk=MLPTrunk((4,)), epochs=2,
+                             random_state=0).fit(X, X[:, 0])
+    path = tmp_path / "new.mtest"
+    est.save(path)
+    again = mtestimator.load(path)
+    assert again.heads_[0][1].offset_ == 2
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    meta, model = read_archive(path)
+    for edit, match in [
+            (delitem("heads", 0, 2, "offset_"),
+             r"heads\[0\]\[2\] lacks 'offset_', which a fitted OffsetHead has"),
+            (setitem("heads", 0, 2, "offset_", 0),
+             r"heads\[0\]\[2\]\.offset_ is the integer 0; expected a positive integer"),
+            (setitem("heads", 0, 2, "mean_", "__ndarray__", [0.5, 0.5]),
+             r"heads\[0\]\[2\]\.mean_ has 2 values; expected output_units_ \(1\)")]:
+        bad = tmp_path / "bad.mtest"
+        write_archive(bad, *json_edit(edit)(meta, model, None))
+        with pytest.raises(ValueError, match=match):
+            mtestimator.load(bad)
+
+
+# -- files of earlier format versions -------------------------------------------------
+
+FORMAT2 = os.path.join(os.path.dirname(__file__), "data", "format2")
+
+
+@pytest.mark.parametrize("name", ["mte", "joint", "ml"])
+def test_format_2_files_still_load(name):
+    """Files saved by format 2 (tests/data/format2/make.py) predict as they did."""
+    expected = np.load(os.path.join(FORMAT2, "expected.npz"))
+    est = mtestimator.load(os.path.join(FORMAT2, f"{name}.mtest"))
+    Xf = expected["X"]
+    pred = est.predict(Xf)
+    pred = pred.to_numpy() if isinstance(pred, pd.DataFrame) else np.asarray(pred)
+    want = expected[f"{name}_predict"]
+    np.testing.assert_array_equal(pred.astype(str) if pred.dtype == object else pred, want)
+    proba = est.predict_proba(Xf)
+    proba = proba if isinstance(proba, list) else [proba]
+    assert len(proba) == len([k for k in expected.files if k.startswith(f"{name}_proba")])
+    for i, p in enumerate(proba):
+        np.testing.assert_array_equal(p, expected[f"{name}_proba{i}"])

@@ -1,5 +1,6 @@
 """SeparateNetworks: one scikeras-trained network per head, MultiTaskEstimator's layout."""
 
+import json
 import os
 import pickle
 import random
@@ -230,9 +231,82 @@ def test_unpickles_in_a_fresh_process(fitted, tmp_path):
     np.testing.assert_allclose(got, fitted.predict_head(X, "size")[:3], rtol=1e-6)
 
 
-def test_save_says_to_use_pickle(fitted, tmp_path):
-    with pytest.raises(ValueError, match="pickle or joblib"):
-        fitted.save(tmp_path / "sep.mtest")
+def test_save_and_load_round_trip(fitted, tmp_path):
+    import zipfile
+
+    import mtestimator
+
+    path = tmp_path / "sep.mtest"
+    fitted.save(path)
+    with zipfile.ZipFile(path) as zf:  # one Keras archive per head's network
+        assert sorted(zf.namelist()) == ["mtestimator.json", "networks/size.keras",
+                                         "networks/species.keras", "networks/tags.keras"]
+    again = mtestimator.load(path)
+    assert type(again) is SeparateNetworks and again.model_ is None
+    assert repr(again.get_params()) == repr(fitted.get_params())
+    assert [n for n, _ in again.estimators_] == [n for n, _ in fitted.estimators_]
+    assert [dict(w.history_) for _, w in again.estimators_] == \
+        [dict(w.history_) for _, w in fitted.estimators_]
+    pd.testing.assert_frame_equal(again.predict(X), fitted.predict(X))
+    for a, b in zip(again.predict_proba(X), fitted.predict_proba(X)):
+        np.testing.assert_array_equal(a, b)
+    for name in ("size", "species", "tags"):
+        np.testing.assert_array_equal(again.predict_head(X, name),
+                                      fitted.predict_head(X, name))
+    assert again.score(X, Y) == fitted.score(X, Y)
+    resaved = tmp_path / "resaved.mtest"
+    again.save(resaved)
+    pd.testing.assert_frame_equal(mtestimator.load(resaved).predict(X), fitted.predict(X))
+
+
+def _separate_damage(members):
+    """How a good SeparateNetworks file is damaged: functions of its members
+    ({name: bytes}, the JSON decoded), and the message each gives."""
+    def drop(name):
+        return lambda m: {k: v for k, v in m.items() if k != name}
+
+    def swapped(m):
+        return {**m, "networks/size.keras": m["networks/species.keras"]}
+
+    def meta(edit):
+        def damage(m):
+            m = {**m, "mtestimator.json": json.loads(json.dumps(m["mtestimator.json"]))}
+            edit(m["mtestimator.json"])
+            return m
+        return damage
+
+    return [
+        (drop("networks/tags.keras"), r"it lacks networks/tags\.keras, the network 'tags'"),
+        (swapped, r"networks/size\.keras's outputs \['species'\] do not match the heads in "
+                  r"mtestimator\.json; expected \['size'\]"),
+        (meta(lambda j: j.update(networks=["model"])),
+         r"networks is a list of 1 item; expected \['size', 'species', 'tags'\], the "
+         r"networks of SeparateNetworks"),
+        (meta(lambda j: j.update({"class": "MultiTaskEstimator"})),
+         r"networks is a list of 3 items; expected \['model'\], the networks of "
+         r"MultiTaskEstimator"),
+        (meta(lambda j: j["fitted"].update(estimators_=[])),
+         r"fitted\.estimators_ is not a fitted attribute a file may set"),
+    ]
+
+
+def test_damaged_separate_file_is_a_clear_value_error(fitted, tmp_path):
+    import zipfile
+
+    import mtestimator
+
+    good = tmp_path / "sep.mtest"
+    fitted.save(good)
+    with zipfile.ZipFile(good) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    members["mtestimator.json"] = json.loads(members["mtestimator.json"])
+    for i, (damage, match) in enumerate(_separate_damage(members)):
+        bad = tmp_path / f"bad{i}.mtest"
+        with zipfile.ZipFile(bad, "w") as zf:
+            for name, data in damage(members).items():
+                zf.writestr(name, json.dumps(data) if name == "mtestimator.json" else data)
+        with pytest.raises(ValueError, match=match):
+            mtestimator.load(bad)
 
 
 def test_cross_validate_joint_and_separate_on_the_same_splits():

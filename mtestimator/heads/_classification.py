@@ -1,0 +1,184 @@
+"""ClassificationHead: one sigmoid (two classes) or softmax unit per class, cross-entropy, class weights."""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import accuracy_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import type_of_target
+
+from ..persistence.spec import ClassWeights, Classes, register
+from ._base import BaseHead, _as_numpy, _missing_mask, _natural
+
+__all__ = ["ClassificationHead"]
+
+
+@register
+class ClassificationHead(BaseHead):
+    """Class labels: one sigmoid unit for two classes, else a softmax.
+
+    Binary targets train with binary cross-entropy, multiclass ones with
+    sparse categorical cross-entropy. ``predict_proba`` always has one
+    column per class, like every scikit-learn classifier.
+
+    Parameters
+    ----------
+    columns : None, int or str, default=None
+        The label column (one column).
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in this head's loss, as in scikit-learn:
+        ``"balanced"`` is ``n_samples / (n_classes * count(class))``; a dict
+        maps labels to weights (missing labels weigh 1).
+    loss_weight : float, default=1.0
+        Weight of this head's loss in the total loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The sorted labels seen in ``fit``.
+
+    Examples
+    --------
+    >>> from mtestimator.heads import ClassificationHead
+    >>> ClassificationHead(columns="species", class_weight="balanced")
+    ClassificationHead(class_weight='balanced', columns='species')
+    """
+
+    _fitted_state = {"classes_": Classes(required=True), "class_weight_": ClassWeights()}
+    _parameter_constraints = {**BaseHead._parameter_constraints,
+                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+    metric = staticmethod(accuracy_score)
+    kind = "classifier"
+
+    def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,
+                 loss_weight=1.0):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
+        self.class_weight = class_weight
+
+    def transform_targets(self, y):
+        """The labels as a 1-D array in their natural dtype (object with None
+        where a label is missing)."""
+        y = _as_numpy(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning, stacklevel=4)
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(
+                f"{self._where()}: a ClassificationHead takes one label column; got y of "
+                f"shape {y.shape}. Use one ClassificationHead per column, or a "
+                "MultiLabelHead for 0/1 label columns."
+            )
+        missing = _missing_mask(y)
+        if y.dtype == object:
+            given = y[~missing]
+            strings = np.array([isinstance(v, str) for v in given], dtype=bool)
+            if strings.any() and not strings.all():
+                raise ValueError(
+                    f"{self._where()}: the class labels mix numbers and strings (e.g. "
+                    f"{given[~strings][0]!r} and {given[strings][0]!r}); convert the column "
+                    "to one type first, e.g. y[col].astype(str)."
+                )
+        present = _natural(y[~missing])
+        if present.dtype.kind == "f" and np.isinf(present).any():
+            raise ValueError(f"{self._where()}: the class labels contain infinity; a class "
+                             "label must be finite (use NaN or None for a missing label).")
+        if not missing.any():
+            return present
+        labels = np.empty(len(y), dtype=object)
+        labels[~missing] = list(present)
+        labels[missing] = None
+        return labels
+
+    def fit(self, y, sample_weight=None, classes=None):
+        """Learn the classes (and class weights) from the labels.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like, default=None
+            Every class, when ``y`` may not show them all (``partial_fit``).
+
+        Returns
+        -------
+        self : ClassificationHead
+        """
+        labels = self.transform_targets(y)
+        labels = _natural(labels[~_missing_mask(labels)])
+        if len(labels) == 0:
+            raise ValueError(f"{self._where()}: every class label is missing.")
+        kind = type_of_target(labels) if labels.dtype != object else "multiclass"
+        if kind in ("continuous", "continuous-multioutput"):
+            raise ValueError(
+                f"{self._where()}: the class labels are continuous values "
+                f"(e.g. {labels[0]!r}); a ClassificationHead needs class labels. Use a "
+                "RegressionHead for numbers, or bin them first (e.g. np.digitize)."
+            )
+        self.classes_ = np.unique(labels if classes is None else _natural(classes))
+        if classes is not None and not np.isin(labels, self.classes_).all():
+            raise ValueError(
+                f"y holds labels {np.setdiff1d(labels, self.classes_).tolist()!r} that are "
+                f"not in classes={self.classes_.tolist()!r} ({self._where()})."
+            )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The classification target has a single class "
+                f"({self.classes_.tolist()!r}); at least 2 classes are needed, y has 1 "
+                f"class ({self._where()})."
+            )
+        binary = len(self.classes_) == 2
+        self.loss_ = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+        self.output_units_ = 1 if binary else len(self.classes_)
+        self.output_activation_ = "sigmoid" if binary else "softmax"
+        self.class_weight_ = None
+        if self.class_weight is not None:
+            weights = compute_sample_weight(self.class_weight, labels)
+            self.class_weight_ = np.array([weights[labels == c][0] for c in self.classes_])
+        return self
+
+    def encode(self, y_natural):
+        """Class indices (float32 for binary, int32 otherwise) and per-row
+        weights (class weights; 0 where the label is missing)."""
+        idx, present = self._indices(y_natural)
+        weight = (np.ones(len(idx), np.float32) if self.class_weight_ is None
+                  else self.class_weight_[idx].astype(np.float32)) * present
+        dtype = np.float32 if self.output_units_ == 1 else np.int32
+        return idx.astype(dtype).reshape(-1, 1), weight
+
+    def _indices(self, y_natural):
+        y = np.asarray(y_natural)
+        present = ~_missing_mask(y)
+        values = _natural(y[present])
+        idx = np.zeros(len(y), dtype=np.int64)
+        if len(values):
+            found = np.clip(np.searchsorted(self.classes_, values), 0, len(self.classes_) - 1)
+            unseen = self.classes_[found] != values
+            if unseen.any():
+                raise ValueError(
+                    f"y contains labels not seen in fit: {np.unique(values[unseen]).tolist()!r};"
+                    f" the classes seen in fit are {self.classes_.tolist()!r} "
+                    f"({self._where()})."
+                )
+            idx[present] = found
+        return idx, present
+
+    def predict_proba(self, raw):
+        """Class probabilities, one column per class of ``classes_``."""
+        raw = np.asarray(raw, np.float64)
+        if self.output_units_ == 1:
+            p = raw.reshape(-1)
+            return np.column_stack([1.0 - p, p])
+        return raw
+
+    def decode(self, raw):
+        """The most probable class of each row."""
+        return self.classes_[np.argmax(self.predict_proba(raw), axis=1)]
+
+    def stratify(self, y_natural):
+        idx, present = self._indices(y_natural)
+        return np.where(present, idx, -1)
