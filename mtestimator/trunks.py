@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from ._compat import Interval, StrOptions, validate_params
 from sklearn.utils.validation import validate_data
 
 from .persistence.spec import register
@@ -114,7 +114,7 @@ class BaseTrunk(BaseEstimator):
 
     def check(self, owner):
         """Validate the parameters beyond ``_parameter_constraints``."""
-        self._validate_params()
+        validate_params(self)
 
     def cache_key(self):
         """What makes two networks of this trunk the same architecture."""

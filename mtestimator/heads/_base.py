@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score
-from sklearn.utils._param_validation import Interval
+from .._compat import Interval
 
 from ..persistence.spec import HeadName, Integer, Text
 

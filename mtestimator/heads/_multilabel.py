@@ -8,7 +8,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import MultiLabelBinarizer
-from sklearn.utils._param_validation import Interval, StrOptions
+from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from .._compat import param_names
 from .codec import decode, rebuilt
 from .spec import REGISTRY, Damage, Rebuilt, bad, declared, is_int, is_scalar, is_tuple, \
     short
@@ -86,12 +87,11 @@ class Checker:
         ``special``: ``{name: stand-in}`` for the parameters the caller checked
         itself (estimators), their stand-ins checked against the constraints."""
         special = special or {}
-        from sklearn.utils._param_validation import InvalidParameterError, \
-            validate_parameter_constraints
+        from .._compat import InvalidParameterError, validate_parameter_constraints
 
         if not isinstance(params, dict):
             raise bad(path, params, f"an object of the parameters of {cls.__name__}")
-        names = cls._get_param_names()
+        names = param_names(cls)
         for name in params:
             if name not in names:
                 raise Damage(f"{path} has the parameter {short(repr(name))}, which "
@@ -300,7 +300,7 @@ class Checker:
         be checked against the estimator's constraints), the rest as values."""
         special = {}
         if isinstance(params, dict) and "heads" in params and "heads" in \
-                cls._get_param_names():
+                param_names(cls):
             given = params["heads"]
             if not isinstance(given, list):
                 raise bad("params.heads", given, "a list of (name, head) pairs")
