@@ -165,6 +165,17 @@ class BaseTrunk(BaseEstimator):
 class _LayerStackTrunk(BaseTrunk):
     """A trunk of ``hidden_layer_sizes`` layers with a Keras ``kernel_initializer``."""
 
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "kernel_initializer": [str],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    }
+
+    _sequence = False  # X is (n_samples, n_features); True: (n_samples, timesteps, channels)
+
+    def validate_X(self, estimator, X, reset):
+        return self._validate_dense(estimator, X, reset, sequence=self._sequence)
+
     def check(self, owner):
         super().check(owner)
         check_layer_sizes(self.hidden_layer_sizes, owner)
@@ -192,12 +203,8 @@ class MLPTrunk(_LayerStackTrunk):
     MLPTrunk(hidden_layer_sizes=(64, 32))
     """
 
-    _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "kernel_initializer": [str],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    }
+    _parameter_constraints = {**_LayerStackTrunk._parameter_constraints,
+                              "activation": [StrOptions(set(ACTIVATIONS))]}
 
     def __init__(self, hidden_layer_sizes=(100,), *, activation="relu",
                  kernel_initializer="he_uniform", dropout=0.0):
@@ -205,9 +212,6 @@ class MLPTrunk(_LayerStackTrunk):
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
-
-    def validate_X(self, estimator, X, reset):
-        return self._validate_dense(estimator, X, reset, sequence=False)
 
     def build(self, inputs, seeds):
         from .engine.networks import mlp_trunk
@@ -240,12 +244,9 @@ class RecurrentTrunk(_LayerStackTrunk):
     RecurrentTrunk(cell='gru')
     """
 
-    _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "cell": [StrOptions({"lstm", "gru"})],
-        "kernel_initializer": [str],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    }
+    _sequence = True
+    _parameter_constraints = {**_LayerStackTrunk._parameter_constraints,
+                              "cell": [StrOptions({"lstm", "gru"})]}
 
     def __init__(self, hidden_layer_sizes=(32,), *, cell="lstm",
                  kernel_initializer="glorot_uniform", dropout=0.0):
@@ -253,9 +254,6 @@ class RecurrentTrunk(_LayerStackTrunk):
         self.cell = cell
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
-
-    def validate_X(self, estimator, X, reset):
-        return self._validate_dense(estimator, X, reset, sequence=True)
 
     def build(self, inputs, seeds):
         from .engine.networks import recurrent_trunk
@@ -285,13 +283,10 @@ class Conv1DTrunk(_LayerStackTrunk):
     Conv1DTrunk(hidden_layer_sizes=(16, 16), kernel_size=5)
     """
 
-    _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "kernel_initializer": [str],
-        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    }
+    _sequence = True
+    _parameter_constraints = {**_LayerStackTrunk._parameter_constraints,
+                              "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
+                              "activation": [StrOptions(set(ACTIVATIONS))]}
 
     def __init__(self, hidden_layer_sizes=(32,), *, kernel_size=3, activation="relu",
                  kernel_initializer="glorot_uniform", dropout=0.0):
@@ -300,9 +295,6 @@ class Conv1DTrunk(_LayerStackTrunk):
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
-
-    def validate_X(self, estimator, X, reset):
-        return self._validate_dense(estimator, X, reset, sequence=True)
 
     def build(self, inputs, seeds):
         from .engine.networks import conv1d_trunk
