@@ -57,3 +57,32 @@ def pytest_collection_modifyitems(config, items):
         return _FIRST.index(path) if path in _FIRST else len(_FIRST)
 
     items.sort(key=rank)  # stable: within a rank, collection order
+
+
+# -- XLA for the engine's tests only -------------------------------------------------------
+#
+# On TensorFlow the engine compiles its training with XLA, once per
+# architecture and data shape (seconds each). What does not differ by backend
+# (the scikit-learn API, validation, targets, the documentation's examples)
+# runs in TensorFlow's graph executor (MTESTIMATOR_TF_XLA=0, the same
+# training function without XLA; no effect on JAX): the tests marked
+# ``backend``, which the JAX run runs too, train as users do, XLA included
+# (that both executors train alike is test_training.py's). The benchmark
+# smoke run keeps the defaults. A backend test that follows other tests
+# starts from an empty trainer cache, so that it never reuses a trainer
+# compiled without XLA.
+
+_PREVIOUS = {"xla": True}
+
+
+@pytest.fixture(autouse=True)
+def _xla_for_backend_tests_only(request, monkeypatch):
+    xla = (request.node.get_closest_marker("backend") is not None
+           or request.node.nodeid.startswith("tests/test_benchmarks.py"))
+    if not xla:
+        monkeypatch.setenv("MTESTIMATOR_TF_XLA", "0")
+    elif not _PREVIOUS["xla"]:
+        from mtestimator import clear_cache
+
+        clear_cache()
+    _PREVIOUS["xla"] = xla

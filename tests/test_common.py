@@ -9,22 +9,11 @@ have covered is tested with proper targets in ``test_multilabel.py`` and
 classifier or regressor and runs the checks with few expected failures.
 """
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import MLPTrunk
-
-
-@pytest.fixture(autouse=True)
-def _no_xla(monkeypatch):
-    """The checks feed data of many shapes, and XLA compiles once per shape
-    (seconds each, on TensorFlow): they run in TensorFlow's graph executor
-    (``MTESTIMATOR_TF_XLA=0``; no effect on JAX). They test the scikit-learn
-    API, not the compiler: that XLA and the graph executor train alike is
-    test_training.py's."""
-    monkeypatch.setenv("MTESTIMATOR_TF_XLA", "0")
 
 
 # Fast settings: tiny networks and few epochs; the checks test the API, not accuracy.
