@@ -23,8 +23,14 @@ def count_params(estimator):
     return np.nan
 
 
-def predict_ms(predict, X, n, repeats=20):
-    """Median milliseconds of ``predict`` on ``n`` rows, after one warm-up call."""
+#: predict_ms's default repeats (``python -m benchmarks --smoke`` sets 1).
+PREDICT_REPEATS = 20
+
+
+def predict_ms(predict, X, n, repeats=None):
+    """Median milliseconds of ``predict`` on ``n`` rows, after one warm-up call;
+    ``repeats`` calls (default PREDICT_REPEATS)."""
+    repeats = PREDICT_REPEATS if repeats is None else repeats
     rows = X[:n] if len(X) >= n else (np.repeat(X, -(-n // len(X)), axis=0)[:n]
                                      if isinstance(X, np.ndarray)
                                      else pd.concat([X] * (-(-n // len(X))))[:n])

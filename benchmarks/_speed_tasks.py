@@ -40,7 +40,12 @@ DATA_ENV = "MTESTIMATOR_SPEED_DATA"
 # -- data and tools ----------------------------------------------------------------
 
 
-def pick(quick, small, full):
+def pick(quick, small, full, smoke=None):
+    """``full`` for the full run, ``small`` with --quick; with --smoke (``quick`` is
+    "smoke": the test suite's run, every code path at its smallest) ``smoke``,
+    or ``small`` where there is no smaller size."""
+    if quick == "smoke" and smoke is not None:
+        return smoke
     return small if quick else full
 
 
@@ -64,8 +69,9 @@ def write_reference_data(path):
 
 
 def reference_cv(quick):
-    """RepeatedKFold(10, 3) (one repeat with --quick)."""
-    return RepeatedKFold(n_splits=10, n_repeats=pick(quick, 1, 3), random_state=1)
+    """RepeatedKFold(10, 3) (one repeat with --quick, 2 folds with --smoke)."""
+    return RepeatedKFold(n_splits=pick(quick, 10, 10, 2), n_repeats=pick(quick, 1, 3),
+                         random_state=1)
 
 
 def labelled_rows(n):
@@ -123,7 +129,8 @@ def task_plain(quick):
     splits = list(reference_cv(quick).split(X, y))
     times, scores = [], []
     for train, test in splits[:pick(quick, 1, 10)]:
-        seconds, fitted = timed(lambda: reference_loop(X[train], y[train]))
+        seconds, fitted = timed(lambda: reference_loop(X[train], y[train],
+                                                       epochs=pick(quick, 100, 100, 2)))
         times.append(seconds)
         scores.append(evaluate(fitted, X[test], y[test])["subset_accuracy"])
     mlp_splits = splits[:pick(quick, 2, len(splits))]
@@ -147,8 +154,9 @@ def task_grid(quick):
     included); the second reuses them."""
     X, y = reference_data()
     MultiLabelMLPClassifier((5,), epochs=1).fit(X, y)
-    search = GridSearchCV(MultiLabelMLPClassifier(epochs=pick(quick, 10, 100), random_state=0),
-                          GRID, cv=5, refit=False)
+    search = GridSearchCV(MultiLabelMLPClassifier(epochs=pick(quick, 10, 100, 1),
+                                                  random_state=0),
+                          GRID, cv=pick(quick, 5, 5, 2), refit=False)
     out = {}
     for label in ("cold", "warm"):
         for n_jobs in (2, 1):
@@ -169,13 +177,14 @@ def task_random(quick):
     fixed = {"learning_rate": loguniform(1e-3, 3e-2)}
     varying = {**fixed, "dropout": uniform(0.0, 0.5), "batch_size": [24, 32, 40, 48]}
     X, y = reference_data()
-    est = MultiLabelMLPClassifier(epochs=pick(quick, 5, 100), dropout=0.1, batch_size=32,
+    est = MultiLabelMLPClassifier(epochs=pick(quick, 5, 100, 1), dropout=0.1, batch_size=32,
                                   random_state=0)
     cross_val_score(est, X, y, cv=3)
     out = {}
     for name, space in (("fixed", fixed), ("varying", varying)):
-        out[name], _ = timed(lambda: RandomizedSearchCV(est, space, n_iter=12, cv=3,
-                                                        refit=False, random_state=0).fit(X, y))
+        out[name], _ = timed(lambda: RandomizedSearchCV(
+            est, space, n_iter=pick(quick, 12, 12, 4), cv=3, refit=False,
+            random_state=0).fit(X, y))
     return out
 
 
@@ -186,7 +195,7 @@ def task_memory(quick):
     """RSS growth over fits cycling through architectures (20 x 8 = 160 fits;
     4 x 3 with --quick), from after one warm-up fit; then after clear_cache()."""
     X, y = reference_data()
-    n_archs, cycles = pick(quick, (4, 3), (20, 8))
+    n_archs, cycles = pick(quick, (4, 3), (20, 8), (2, 2))
     archs = [(10 + 2 * i,) for i in range(n_archs)]
 
     def fit(k):
@@ -216,7 +225,7 @@ def task_callbacks(quick):
     import keras
 
     X, y = reference_data()
-    epochs = pick(quick, 20, 100)
+    epochs = pick(quick, 20, 100, 5)
 
     def fit(with_callbacks):
         callbacks = ([keras.callbacks.EarlyStopping(monitor="loss", patience=5),
@@ -241,8 +250,8 @@ def task_callbacks(quick):
 def task_verbose(quick):
     """Fits at verbose=1 and verbose=2 between marks; the parent reads what
     they printed (stdout and stderr)."""
-    X, y = labelled_rows(pick(quick, 30_000, 100_000))
-    epochs = pick(quick, 6, 10)
+    X, y = labelled_rows(pick(quick, 30_000, 100_000, 3_000))
+    epochs = pick(quick, 6, 10, 3)
     for level in (1, 2):
         mark(f"verbose{level}_start")
         MultiLabelMLPClassifier(epochs=epochs, verbose=level, random_state=0).fit(X, y)
@@ -295,7 +304,7 @@ def task_predict_regression(quick):
     with the same hidden layers (20, 10), on 1M rows (200k with --quick)."""
     from sklearn.neural_network import MLPRegressor
 
-    n = pick(quick, 200_000, 1_000_000)
+    n = pick(quick, 200_000, 1_000_000, 20_000)
     X = np.random.RandomState(0).normal(size=(n, 8))
     value = X[:, 0] + X[:, 1]
     y = np.column_stack([value, value > 0])
@@ -322,7 +331,7 @@ def task_joint(quick):
     y = np.column_stack([data.target.astype(float), data.target])
     heads = [("regression", RegressionHead(0)), ("classification", ClassificationHead(1))]
     trunk = MLPTrunk((20, 10), kernel_initializer="he_normal")
-    epochs = pick(quick, 10, 150)
+    epochs = pick(quick, 10, 150, 2)
     estimators = {name: cls(heads=heads, trunk=trunk, epochs=epochs, random_state=0)
                   for name, cls in (("joint", MultiTaskEstimator),
                                     ("separate", SeparateNetworks))}
@@ -339,7 +348,7 @@ def task_epochs(quick):
     """Fit seconds per epoch at 1k, 10k, 100k and 1M rows (1k, 10k with --quick),
     on a second fit."""
     out = {}
-    for n in pick(quick, (1_000, 10_000), (1_000, 10_000, 100_000, 1_000_000)):
+    for n in pick(quick, (1_000, 10_000), (1_000, 10_000, 100_000, 1_000_000), (1_000,)):
         X, y = labelled_rows(n)
         est = MultiLabelMLPClassifier(epochs=5 if n < 100_000 else 1, random_state=0)
         est.fit(X, y)

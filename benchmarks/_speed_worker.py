@@ -99,7 +99,9 @@ def main(argv=None):
     parser.add_argument("tasks", nargs="+")
     parser.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="the smallest sizes (tests)")
     args = parser.parse_args(argv)
+    size = "smoke" if args.smoke else args.quick
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     tasks = reported_tasks(args.tasks)
@@ -113,7 +115,7 @@ def main(argv=None):
     from . import _speed_tasks
 
     for name in tasks:
-        _run_task(name, lambda: getattr(_speed_tasks, f"task_{name}")(args.quick))
+        _run_task(name, lambda: getattr(_speed_tasks, f"task_{name}")(size))
 
 
 # -- parent side ---------------------------------------------------------------
@@ -163,7 +165,7 @@ def run(tasks, backend, *, quick, timeout, env=None, interrupt=None):
     raises for the worker's failures: they are in ``Run.error``.
     """
     cmd = [sys.executable, "-m", "benchmarks._speed_worker", *tasks, "--backend", backend,
-           *(["--quick"] if quick else [])]
+           *(["--quick"] if quick else []), *(["--smoke"] if quick == "smoke" else [])]
     path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
     environ = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1",
                "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}

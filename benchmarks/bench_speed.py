@@ -1,6 +1,6 @@
 """Speed and feedback where users feel them (issue 13), on both Keras backends.
 
-``python -m benchmarks.bench_speed [--quick] [--only ROW ...] [--backend NAME]``.
+``python -m benchmarks.bench_speed [--quick | --smoke] [--only ROW ...] [--backend NAME]``.
 Every measurement runs in a fresh worker process
 (:mod:`benchmarks._speed_worker`; the tasks are in
 :mod:`benchmarks._speed_tasks`), on TensorFlow and on JAX
@@ -63,7 +63,11 @@ worker's start) and JAX's second reference worker; 10 reference folds, one
 plain Keras fit, 10 (grid) and 5 (random) epochs per search fit, 12 fits over
 4 architectures, 20 epochs with callbacks, 200k prediction rows, 1k and 10k
 rows per epoch. Its numbers show that every
-row runs, not where the targets stand. A worker that fails or passes its time
+row runs, not where the targets stand. ``--smoke`` (the test suite) is
+``--quick`` at the smallest sizes that still run every row's code: 2
+reference folds, 1 epoch per search fit and 2-fold grid searches, 4 random
+candidates, 4 memory fits over 2 architectures, 3,000 verbose rows, 20k
+prediction rows, 2 joint epochs, 1k rows per epoch. A worker that fails or passes its time
 limit turns its rows into "failed" rows with the error; the rest still runs.
 Writes ``speed.md`` and ``speed.csv`` to ``--out``.
 """
@@ -175,10 +179,11 @@ def measure(rows, backends, quick):
                         tasks = [t for t in tasks if t != "reference"]
                 if not tasks:
                     continue
-                interrupt = (*SIGINT_AFTER, GRACE[quick]) if "interrupt" in tasks else None
+                interrupt = (*SIGINT_AFTER, GRACE[bool(quick)]) if "interrupt" in tasks \
+                    else None
                 start = time.perf_counter()
                 results[backend, label] = done = run(tasks, backend, quick=quick,
-                                                     timeout=TIMEOUT[quick], env=env,
+                                                     timeout=TIMEOUT[bool(quick)], env=env,
                                                      interrupt=interrupt)
                 took = ", ".join(f"{t} {s:.0f} s" for t, s in done.seconds.items())
                 print(f"speed: {backend} {label} worker: {time.perf_counter() - start:.0f} s "
@@ -382,8 +387,8 @@ def interrupt(res, backend, quick):
         unfitted = not worker.result("interrupt")["fitted_after"]
         detail = f"estimator unfitted after: {'yes' if unfitted else 'NO'}"
     else:
-        latency, unfitted = GRACE[quick], False
-        detail = f"no KeyboardInterrupt within {GRACE[quick]} s: worker killed"
+        latency, unfitted = GRACE[bool(quick)], False
+        detail = f"no KeyboardInterrupt within {GRACE[bool(quick)]} s: worker killed"
     yield Row(f"Ctrl-C latency, SIGINT {SIGINT_AFTER[1]} s into a long fit", latency, "s",
               f"SIGINT {SIGINT_AFTER[1]} s after the fit started", "<= 2 s, left unfitted",
               latency <= 2 and unfitted, detail)
@@ -462,7 +467,9 @@ def _met(row):
 
 
 def markdown(table, quick):
-    lines = [f"speed and feedback ({'--quick: smaller sizes' if quick else 'full run'}); "
+    size = {"smoke": "--smoke: smallest sizes", True: "--quick: smaller sizes"}.get(quick,
+                                                                                  "full run")
+    lines = [f"speed and feedback ({size}); "
              "every measure in a fresh worker process per backend, baselines from the same "
              "run\n",
              "| measure | backend | value | baseline (same run) | target | met |",
@@ -486,6 +493,7 @@ def markdown(table, quick):
 
 def benchmark(quick=False, out="benchmarks/results", only=None, backends=BACKENDS):
     """Run the rows in ``only`` (all by default); write speed.md and speed.csv.
+    ``quick``: False (full run), True (--quick) or "smoke" (--smoke).
 
     Returns the rows (dicts) and the Markdown text.
     """
@@ -504,14 +512,17 @@ def benchmark(quick=False, out="benchmarks/results", only=None, backends=BACKEND
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="every row, smaller sizes (CI)")
+    parser.add_argument("--quick", action="store_true", help="every row, smaller sizes")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every row at the smallest sizes (the test suite)")
     parser.add_argument("--only", choices=ROWS, action="append", help="run only these rows")
     parser.add_argument("--backend", choices=BACKENDS, action="append",
                         help="only these backends (the JAX reference rows need TensorFlow's "
                              "plain Keras baseline)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
-    print(benchmark(args.quick, args.out, args.only, tuple(args.backend or BACKENDS))[1])
+    quick = "smoke" if args.smoke else args.quick
+    print(benchmark(quick, args.out, args.only, tuple(args.backend or BACKENDS))[1])
 
 
 if __name__ == "__main__":

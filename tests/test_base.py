@@ -67,12 +67,14 @@ def test_repr_is_scikit_learn_style():
     assert repr(MultiLabelMLPClassifier(epochs=5)) == "MultiLabelMLPClassifier(epochs=5)"
 
 
+@pytest.mark.backend
 def test_float64_predict_after_float32_fit():
     est = MultiLabelMLPClassifier(**FAST).fit(X.astype(np.float32), Y)
     np.testing.assert_allclose(est.predict_proba(X.astype(np.float64)),
                                est.predict_proba(X.astype(np.float32)))
 
 
+@pytest.mark.backend
 def test_seeded_fit_is_reproducible_and_leaves_no_global_trace():
     py_state, np_state = random.getstate(), np.random.get_state()
     det_env = os.environ.get("TF_DETERMINISTIC_OPS")
@@ -97,6 +99,7 @@ def test_seeded_fit_is_reproducible_and_leaves_no_global_trace():
     assert not np.allclose(outs[0], outs[1])
 
 
+@pytest.mark.backend
 def test_unseeded_fits_differ():
     params = {**FAST, "random_state": None}
     a = MultiLabelMLPClassifier(**params).fit(X, Y).predict_proba(X)
@@ -104,6 +107,7 @@ def test_unseeded_fits_differ():
     assert not np.allclose(a, b)
 
 
+@pytest.mark.backend
 def test_random_state_instance_is_used_and_not_advanced():
     # scikeras turned every RandomState into seed 0
     rs1, rs2 = np.random.RandomState(1), np.random.RandomState(2)
@@ -114,6 +118,7 @@ def test_random_state_instance_is_used_and_not_advanced():
     np.testing.assert_array_equal(rs1.get_state()[1], state)
 
 
+@pytest.mark.backend
 def test_pickle_round_trip_of_fitted_estimator():
     est = MultiLabelMLPClassifier(**FAST).fit(X, Y)
     again = pickle.loads(pickle.dumps(est))

@@ -1,4 +1,8 @@
-"""The benchmark suite's --quick run writes every file with finite scores."""
+"""The benchmark suite's --smoke run writes every file with finite scores.
+
+One test per ``--only`` section (so that the sections spread over the test
+workers), each at ``--smoke`` sizes: every code path of the suite runs, its
+numbers mean nothing (the real results are ``benchmarks/results``)."""
 
 import numpy as np
 import pandas as pd
@@ -7,23 +11,22 @@ import pytest
 from benchmarks.__main__ import main
 from benchmarks.bench_speed import ROWS as SPEED_ROWS
 
+#: The files of each section, and the contenders its folds hold at least.
+SECTIONS = {
+    "abalone": {"abalone_without_sex": 4, "abalone_with_sex": 4},
+    "multilabel": {"multilabel_reference": 4, "multilabel_20_imbalanced": 4},
+    "emotions": {"emotions": 4},
+    "sequences": {"sequences": 4},
+    "three_heads": {"three_heads": 4},
+    "partial_labels": {"partial_labels": 3},
+}
+#: What each section prints.
+PRINTED = {"abalone": "joint beats separate on mae", "multilabel": "x faster"}
+
 
 @pytest.mark.slow
-def test_quick_suite_writes_every_file_with_finite_scores(tmp_path, capsys):
-    main(["--quick", "--out", str(tmp_path)])
-    printed = capsys.readouterr().out
-    assert "joint beats separate on mae" in printed and "x faster" in printed
-    for name in ("abalone_without_sex", "abalone_with_sex", "multilabel_reference",
-                 "multilabel_20_imbalanced", "emotions", "sequences", "three_heads",
-                 "partial_labels"):
-        for ext in ("_folds.csv", ".md", ".png"):
-            assert (tmp_path / f"{name}{ext}").stat().st_size > 0
-        folds = pd.read_csv(tmp_path / f"{name}_folds.csv")
-        scores = folds.drop(columns=["comparison", "contender", "fold", "params"],
-                            errors="ignore")
-        assert np.isfinite(scores.to_numpy(dtype=float)).all(), name
-        assert folds.contender.nunique() >= (3 if name == "partial_labels" else 4)
-    assert (tmp_path / "SUMMARY.md").exists()
+def test_smoke_speed_has_every_row_on_both_backends(tmp_path):
+    main(["--smoke", "--only", "speed", "--out", str(tmp_path)])
     speed = pd.read_csv(tmp_path / "speed.csv")
     assert set(speed.row) == set(SPEED_ROWS) and set(speed.backend) == {"tensorflow", "jax"}
     failed = speed.error.notna()  # a row whose worker failed says why, the others have values
@@ -31,3 +34,21 @@ def test_quick_suite_writes_every_file_with_finite_scores(tmp_path, capsys):
     assert np.isfinite(speed.value[~failed].astype(float)).all()
     cold = speed[speed.measure.str.startswith("reference protocol, fresh process")]
     assert len(cold) == 2 and not cold.error.notna().any()
+    assert (tmp_path / "speed.md").stat().st_size > 0 and (tmp_path / "SUMMARY.md").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_smoke_section_writes_every_file_with_finite_scores(section, tmp_path, capsys):
+    main(["--smoke", "--only", section, "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert PRINTED.get(section, "total:") in printed
+    for name, contenders in SECTIONS[section].items():
+        for ext in ("_folds.csv", ".md", ".png"):
+            assert (tmp_path / f"{name}{ext}").stat().st_size > 0
+        folds = pd.read_csv(tmp_path / f"{name}_folds.csv")
+        scores = folds.drop(columns=["comparison", "contender", "fold", "params"],
+                            errors="ignore")
+        assert np.isfinite(scores.to_numpy(dtype=float)).all(), name
+        assert folds.contender.nunique() >= contenders
+    assert (tmp_path / "SUMMARY.md").exists()

@@ -15,6 +15,7 @@ from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, Multi
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import MLPTrunk
 
+
 # Fast settings: tiny networks and few epochs; the checks test the API, not accuracy.
 FAST = {"hidden_layer_sizes": (8,), "epochs": 3, "batch_size": 64, "random_state": 0}
 # Single heads: enough training for the checks that ask for accuracy.

@@ -238,6 +238,7 @@ def test_head_scorer_and_cross_validate_on_named_heads():
 
 
 @pytest.mark.parametrize("trunk", [RecurrentTrunk((8,), cell="gru"), Conv1DTrunk((4,))])
+@pytest.mark.backend
 def test_sequence_trunks(trunk):
     Xs = rng.normal(size=(80, 10, 2))
     y = pd.DataFrame({"next": Xs[:, -1, 0], "up": (Xs[:, -1, 1] > 0).astype(int)})
@@ -261,6 +262,7 @@ def _cnn(input_shape, seed=None):
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_keras_trunk_cnn_on_digit_images():
     digits = load_digits()
     images = digits.images[..., None] / 16.0  # (n, 8, 8, 1)
@@ -295,6 +297,7 @@ def test_keras_trunk_checks_its_output_and_input():
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="string tensors train on the TensorFlow backend only")
+@pytest.mark.backend
 def test_keras_trunk_on_text():
     texts = np.array(["good movie great fun", "bad film awful plot", "great acting good",
                       "awful boring bad"] * 20)

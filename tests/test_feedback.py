@@ -17,6 +17,8 @@ from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
 from mtestimator.engine import cache as _cache, training as _training
 from mtestimator.engine.trainer import needs_batch_hooks, reads_logs_only
 
+pytestmark = pytest.mark.backend  # callbacks, progress, Ctrl-C and the trainer cache: per backend
+
 X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
                                       random_state=0)
 YJ = np.column_stack([X[:, 0] * 2.0, np.where(X[:, 1] > np.median(X[:, 1]), 1, 0)])

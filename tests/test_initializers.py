@@ -9,6 +9,8 @@ import pytest
 from mtestimator import MultiLabelMLPClassifier
 from mtestimator.engine.initializers import _Bucketed, initializer
 
+pytestmark = pytest.mark.backend  # Keras's own initial values, per backend
+
 NAMES = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
          "lecun_normal", "random_uniform", "random_normal", "truncated_normal",
          "variance_scaling", "zeros", "ones"]

@@ -22,6 +22,8 @@ from mtestimator.engine import backend_jax as _backend_jax, cache as _cache  # n
 from mtestimator.engine.backend_jax import Trainer, epoch_order  # noqa: E402
 from mtestimator.engine.networks import VariableRateDropout  # noqa: E402
 
+pytestmark = pytest.mark.backend  # the JAX trainer
+
 rng = np.random.RandomState(0)
 X = rng.randn(120, 6).astype(np.float32)
 Y = {"a": rng.randn(120, 1).astype(np.float32),

@@ -43,6 +43,7 @@ def _abalone_split():
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_reference_protocol_and_agreement():
     """REFERENCE.md section 1: defaults, 150 epochs, 3 seeds.
 
@@ -143,6 +144,7 @@ def test_bad_loss_weights(weights):
         fast(loss_weights=weights).fit(X, Y)
 
 
+@pytest.mark.backend
 def test_early_stopping_history_names():
     est = fast(epochs=300, early_stopping=True, n_iter_no_change=5).fit(X, Y)
     assert est.n_iter_ < 300
@@ -245,6 +247,7 @@ def test_bad_x_and_unfitted():
         est.predict(X[:, :4])
 
 
+@pytest.mark.backend
 def test_inputs_not_modified_and_reproducible():
     Yc = Y.copy()
     a = fast(epochs=5).fit(X, Y).predict_proba(X)

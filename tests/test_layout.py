@@ -92,6 +92,7 @@ def test_the_engine_knows_nothing_of_the_estimators_or_scikit_learn():
                 assert not any(m.split(".")[0] == "sklearn" for m in modules), name
 
 
+@pytest.mark.backend
 def test_fit_reaches_the_compiled_training_in_five_frames_of_four_modules(monkeypatch):
     """From ``fit`` to the call of the compiled training function, at most 5
     of our frames in at most 4 modules; the engine's entry takes a

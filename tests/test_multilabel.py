@@ -34,6 +34,7 @@ def fast(**kw):
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_reference_protocol_subset_accuracy():
     """REFERENCE.md section 2 through the scikit-learn API: mean >= 0.80.
 
@@ -92,6 +93,7 @@ def test_label_collections_and_sparse_y():
     np.testing.assert_array_equal(sparse_fit.predict_proba(X), fast().fit(X, Y).predict_proba(X))
 
 
+@pytest.mark.backend
 def test_sparse_x_equals_dense_x():
     np.testing.assert_allclose(fast().fit(sp.csr_matrix(X), Y).predict_proba(sp.csr_matrix(X)),
                                fast().fit(X, Y).predict_proba(X), rtol=1e-6)
@@ -138,6 +140,7 @@ def test_class_weight():
         fast(class_weight=[1.0, 2.0]).fit(X, Y)
 
 
+@pytest.mark.backend
 def test_early_stopping_uses_inner_split_and_restores_best():
     clf = fast(epochs=200, early_stopping=True, n_iter_no_change=3,
                learning_rate=0.05).fit(X, Y)
@@ -190,6 +193,7 @@ def test_clone_pickle_and_refit_are_consistent():
     np.testing.assert_array_equal(refit.predict_proba(X), clf.predict_proba(X))
 
 
+@pytest.mark.backend
 def test_predictions_do_not_depend_on_batch_or_order():
     clf = fast().fit(X, Y)
     proba = clf.predict_proba(X)
@@ -263,6 +267,7 @@ def test_predict_errors():
         fast().fit(X, None)
 
 
+@pytest.mark.backend
 def test_partial_fit_trains_one_more_epoch_and_extends_history():
     clf = fast(epochs=3).fit(X, Y)
     before = clf.predict_proba(X)

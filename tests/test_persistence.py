@@ -509,6 +509,7 @@ def test_nothing_named_by_the_file_is_imported(good, tmp_path):
 # -- round trips ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.backend
 def test_round_trip(name, fitted, good):
     est, (path, _, _) = fitted[name], good[name]
     again = mtestimator.load(path)

@@ -118,15 +118,15 @@ def _text_trunk(input_shape, seed=None):
 
 def _table(rows, arity):
     """pytest params from table rows ``(id, *values)``; strict xfail for the ids
-    in XFAIL, skips for the ids in SKIP."""
+    in XFAIL, skips (and the backend mark) for the ids in SKIP."""
     params = []
     for row in rows:
         assert len(row) == arity + 1, row[0]
         marks = []
         if row[0] in XFAIL:
             marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[row[0]]))
-        if row[0] in SKIP:
-            marks.append(SKIP[row[0]])
+        if row[0] in SKIP:  # a row of one backend: the JAX run runs it too
+            marks += [SKIP[row[0]], pytest.mark.backend]
         params.append(pytest.param(*row[1:], id=row[0], marks=marks))
     return params
 
@@ -723,6 +723,7 @@ DIVERGENCE_CASES = [
 
 
 @pytest.mark.parametrize("prepare, call", _table(DIVERGENCE_CASES, 2))
+@pytest.mark.backend
 def test_divergence_raises_the_same_error_on_every_path(prepare, call):
     est = prepare()
     snap = _snapshot(est)
@@ -751,6 +752,7 @@ def _fitted_twice(callbacks=None):
 
 
 @pytest.mark.parametrize("path", ["fast", "callbacks"])
+@pytest.mark.backend
 def test_diverging_partial_fit_keeps_weights_history_heads_and_persists(path, tmp_path):
     est = _fitted_twice([_CB()] if path == "callbacks" else None)
     snap = _snapshot(est)
@@ -772,6 +774,7 @@ def test_diverging_partial_fit_keeps_weights_history_heads_and_persists(path, tm
     "fast",
     "callbacks",
 ])
+@pytest.mark.backend
 def test_partial_fit_after_a_failed_one_is_the_one_without_it(path):
     callbacks = [_CB()] if path == "callbacks" else None
     clean = _fitted_twice(callbacks).partial_fit(X, YJ)
@@ -787,6 +790,7 @@ def test_partial_fit_after_a_failed_one_is_the_one_without_it(path):
     "fast",
     "callbacks",
 ])
+@pytest.mark.backend
 def test_partial_fit_uses_the_current_learning_rate(path):
     callbacks = [_CB()] if path == "callbacks" else None
     same = joint(callbacks=callbacks).fit(X, YJ).partial_fit(X, YJ)
@@ -816,6 +820,7 @@ def _continued_with(optimizers, other_fit):
     ["adam"], ["sgd"], ["adamw"],
     ["sgd", "adam"], ["nadam"], ["rmsprop"], ["adagrad"],
 ], ids="-".join)
+@pytest.mark.backend
 def test_partial_fit_with_another_optimizer_depends_only_on_this_estimator(optimizers):
     # Either a clear "Call fit" or a continuation that is a function of this
     # estimator's own calls, never of what other fits left in a cached trainer.
@@ -840,6 +845,7 @@ def _round_trip(est, how, tmp_path):
 
 @pytest.mark.parametrize("how", ["pickle", "joblib", "load"])
 @pytest.mark.parametrize("source", ["ml", "joint", "mt"])
+@pytest.mark.backend
 def test_partial_fit_continues_after_a_round_trip(source, how, tmp_path):
     est = _copy_of(source)
     y = {"ml": YM, "joint": YJ, "mt": YT}[source]
@@ -859,6 +865,7 @@ class Interrupt(keras.callbacks.Callback):
         raise KeyboardInterrupt
 
 
+@pytest.mark.backend
 def test_keyboard_interrupt_in_partial_fit_leaves_weights_history_and_n_iter():
     est = joint().fit(X, YJ)
     twin = joint().fit(X, YJ)
@@ -882,6 +889,7 @@ class CountEpochs(keras.callbacks.Callback):
         type(self).calls += 1
 
 
+@pytest.mark.backend
 def test_callbacks_set_between_partial_fits_apply():
     est = joint().fit(X, YJ)  # the fast path: no callbacks
     CountEpochs.calls = 0
@@ -907,6 +915,7 @@ def test_shape_changing_set_params_then_partial_fit_says_call_fit():
 
 # -- training faults ---------------------------------------------------------
 
+@pytest.mark.backend
 def test_divergence_raises_and_keeps_the_previous_fit():
     y = _joint_y(value_col=X[:, 0] * 1e30)
     est = joint(scale_regression_target=False, learning_rate=1.0, optimizer="sgd", epochs=5)
@@ -921,6 +930,7 @@ def test_divergence_raises_and_keeps_the_previous_fit():
     np.testing.assert_array_equal(est.predict_regression(X), before)  # the previous fit
 
 
+@pytest.mark.backend
 def test_keyboard_interrupt_leaves_previous_state():
     est = ml(epochs=5)
     with pytest.raises(KeyboardInterrupt):
@@ -949,6 +959,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.backend
 def test_same_seed_is_bit_identical_across_processes(tmp_path):
     outs = []
     for i in range(2):
@@ -1012,6 +1023,7 @@ def _fresh_draws(n_py, n_np):
     return [random.random() for _ in range(n_py)], [np.random.random() for _ in range(n_np)]
 
 
+@pytest.mark.backend
 def test_seeded_fits_neither_read_nor_change_the_global_generators():
     py, npy, first = _draw_while(_seeded_fits)
     assert len(py) > 10  # the draws ran alongside the fits
@@ -1022,6 +1034,7 @@ def test_seeded_fits_neither_read_nor_change_the_global_generators():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.backend
 def test_unseeded_fit_does_not_touch_the_global_generators():
     random.seed(5)
     np.random.seed(5)
@@ -1034,6 +1047,7 @@ def test_unseeded_fit_does_not_touch_the_global_generators():
 
 # -- callbacks are parameters: they clone, pickle and cross-validate ---------------------
 
+@pytest.mark.backend
 def test_used_callbacks_survive_clone_pickle_joblib_and_cross_validation(tmp_path):
     log = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1)
@@ -1062,6 +1076,7 @@ def test_used_callbacks_survive_clone_pickle_joblib_and_cross_validation(tmp_pat
 
 @pytest.mark.parametrize("make, y", [(ml, YM), (lambda: joint(loss_weights="auto"), YJ),
                                      (lambda: ml(threshold="auto", class_weight="balanced"), YM)])
+@pytest.mark.backend
 def test_save_load_round_trip(make, y, tmp_path):
     est = make().fit(X, y)
     path = tmp_path / "model.mtest"
@@ -1104,6 +1119,7 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path):
 
 
 @pytest.mark.parametrize("fitted", [False, True])
+@pytest.mark.backend
 def test_pickle_and_joblib_in_a_pipeline_and_a_fresh_process(fitted, tmp_path):
     pipe = make_pipeline(StandardScaler(), ml())
     if fitted:

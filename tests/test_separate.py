@@ -132,6 +132,7 @@ def test_fitted_attributes(fitted):
     assert one.predict(X[:3]).shape == (3,)
 
 
+@pytest.mark.backend
 def test_reproducible_seeded_per_head_and_no_global_random_state():
     np_state, py_state = np.random.get_state()[1].copy(), random.getstate()
     a, b = make().fit(X, Y), make().fit(X, Y)
@@ -144,6 +145,7 @@ def test_reproducible_seeded_per_head_and_no_global_random_state():
     assert not np.allclose(other.predict_head(X, "size"), a.predict_head(X, "size"))
 
 
+@pytest.mark.backend
 def test_callbacks_path_trains_the_same_batches(fitted):
     with_callbacks = make(callbacks=[keras.callbacks.History()]).fit(X, Y)
     np.testing.assert_allclose(with_callbacks.predict_head(X, "size"),
@@ -183,6 +185,7 @@ def test_missing_labels_leave_rows_out_of_that_heads_network():
     assert list(joint.predict(X).dtypes) == list(pred.dtypes)
 
 
+@pytest.mark.backend
 def test_partial_fit_continues_all_or_nothing():
     est = make()
     est.partial_fit(X, Y).partial_fit(X, Y)

@@ -36,6 +36,7 @@ def test_two_d_x_is_one_channel():
 
 
 @pytest.mark.slow
+@pytest.mark.backend
 def test_learnable_signal_lstm_well_above_chance():
     X_, y = make_multitask_series(n_series=600, n_timesteps=20, random_state=1)
     train, test = slice(0, 450), slice(450, 600)
@@ -62,6 +63,7 @@ def test_errors_name_the_shape_problem():
         JointRegressorClassifier(trunk="transformer", **FAST).fit(X, Y)
 
 
+@pytest.mark.backend
 def test_reproducible_with_random_state():
     a = JointRegressorClassifier((4,), trunk="lstm", dropout=0.1, **FAST).fit(X, Y)
     b = JointRegressorClassifier((4,), trunk="lstm", dropout=0.1, **FAST).fit(X, Y)

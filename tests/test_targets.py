@@ -44,6 +44,7 @@ def _partial(y, seed=1):
     return y
 
 
+@pytest.mark.backend
 def test_partial_labels_train_every_head_and_predict_every_row():
     y = _partial(TRUTH)
     train, test = slice(0, 800), slice(800, None)
@@ -63,6 +64,7 @@ def test_partial_labels_train_every_head_and_predict_every_row():
     assert 0.5 < est.score(X[test], y[test]) <= 1
 
 
+@pytest.mark.backend
 def test_a_head_loss_does_not_scale_with_its_missing_rows():
     full = net(HEADS[:2], epochs=1).fit(X, TRUTH[["value", "cls"]])
     y = TRUTH[["value", "cls"]].copy()
@@ -72,6 +74,7 @@ def test_a_head_loss_does_not_scale_with_its_missing_rows():
     assert 0.7 < ratio < 1.4, ratio  # not halved
 
 
+@pytest.mark.backend
 def test_multi_output_regression_and_multilabel_mask_per_element():
     y = TRUTH.copy()
     y["value2"] = -TRUTH["value"]
