@@ -320,7 +320,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if self.early_stopping:
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
-                                 self._fit_seed)
+                                 getattr(self, "_fit_seed", self._seed))  # none after load
             prep.validation = (Xv, Yv, Wv)
         return prep
 

@@ -318,3 +318,22 @@ def test_cross_validate_joint_and_separate_on_the_same_splits():
                for cls in (MultiTaskEstimator, SeparateNetworks)}
     for result in results.values():
         assert len(result["test_score"]) == 3 and np.isfinite(result["test_score"]).all()
+
+
+def test_partial_fit_after_load_with_early_stopping(tmp_path):
+    # a loaded estimator has no _fit_seed: the validation split falls back to its seed
+    import mtestimator
+    from mtestimator.heads import ClassificationHead, RegressionHead
+    from mtestimator.trunks import MLPTrunk
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3))
+    Y = np.column_stack([X[:, 0], (X[:, 1] > 0).astype(int)])
+    for cls in (mtestimator.SeparateNetworks, mtestimator.MultiTaskEstimator):
+        est = cls(heads=[("r", RegressionHead(columns=0)), ("c", ClassificationHead(columns=1))],
+                  trunk=MLPTrunk(hidden_layer_sizes=(3,)), epochs=2, early_stopping=True,
+                  random_state=0).fit(X, Y)
+        est.save(tmp_path / "m.mtest")
+        loaded = mtestimator.load(tmp_path / "m.mtest")
+        loaded.partial_fit(X, Y)
+        assert loaded.n_iter_ == est.n_iter_ + 1
