@@ -8,6 +8,7 @@ import contextvars
 from contextlib import contextmanager
 
 import keras
+import numpy as np
 from keras import ops
 
 from .initializers import initializer, unwrap
@@ -23,7 +24,9 @@ __all__ = [
     "build",
     "build_network",
     "losses",
+    "load_optimizer_state",
     "make_optimizer",
+    "optimizer_state",
     "conv1d_trunk",
     "mlp_trunk",
     "recurrent_trunk",
@@ -264,6 +267,29 @@ def losses(spec, model):
 def make_optimizer(name, learning_rate):
     """An optimizer instance from its name in :data:`OPTIMIZERS`."""
     return OPTIMIZERS[name](learning_rate=learning_rate)
+
+
+def optimizer_state(optimizer):
+    """The values of ``optimizer``'s variables as NumPy copies, in Keras's
+    order (iteration count, learning rate, then each weight's slots): the
+    same list for any optimizer of one class built for one architecture."""
+    return [np.array(v.numpy()) for v in optimizer.variables]
+
+
+def _zeros_like(var):
+    return np.zeros(var.shape, var.dtype)
+
+
+def load_optimizer_state(optimizer, state, variables=None, zeros_like=_zeros_like):
+    """Give ``optimizer``'s variables the values of ``state`` (as
+    :func:`optimizer_state` gives them), or ``zeros_like(variable)`` (a fresh
+    optimizer) when ``state`` is None; built first for ``variables`` if it
+    is not."""
+    if not optimizer.built:
+        optimizer.build(variables)
+    values = state if state is not None else map(zeros_like, optimizer.variables)
+    for var, value in zip(optimizer.variables, values):
+        var.assign(value)
 
 
 @keras.saving.register_keras_serializable(package="mtestimator")

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from ._compat import LossFunctionWrapper
-from .networks import set_dropout_rates, transferable_variables
+from .networks import load_optimizer_state, set_dropout_rates, transferable_variables
 from .progress import make_progress
 
 __all__ = ["BaseTrainer", "CHUNK_SECONDS", "batch_capacity", "needs_batch_hooks",
@@ -171,12 +171,7 @@ class BaseTrainer:
         for dst, src in zip(self.variables(), transferable_variables(source)):
             dst.assign(src.value)
         set_dropout_rates(self.model, source)
-        if optimizer_state is None:
-            for var in self.optimizer.variables:
-                var.assign(self._zeros_like(var))
-        else:
-            for var, value in zip(self.optimizer.variables, optimizer_state):
-                var.assign(value)
+        load_optimizer_state(self.optimizer, optimizer_state, zeros_like=self._zeros_like)
         self.optimizer.learning_rate = learning_rate
         weights = loss_weights or {}
         self.loss_weights = {n: float(weights.get(n, 1.0)) for n in self.names}

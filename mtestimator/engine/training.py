@@ -13,6 +13,13 @@ Two paths, the same batches in the same order for the same seed:
   values of the compiled function, not part of the architecture.
 - the general path (callbacks with per-batch hooks): Keras's own ``model.fit``.
 
+Both paths take the optimizer's state in and give it back out (the values
+of its variables, the same list on both paths: :class:`Trained`), so a
+continued fit may switch paths and the optimizer carries on (Adam's
+iteration count and moments); the network's compiled optimizer on the
+general path is only where that state sits during the fit, loaded from
+``start`` before each one, so a fit that failed leaves nothing behind.
+
 The backend module (``backend_tensorflow`` or ``backend_jax``) is chosen
 from ``keras.backend.backend()``; the estimators never see which.
 """
@@ -79,8 +86,9 @@ class Diverged(FloatingPointError):
 @dataclass
 class Trained:
     """What a fit returns: the trained network, its optimizer's state (the
-    variables' values; None on Keras's own ``fit``, whose compiled
-    optimizer lives in the network) and the per-epoch history."""
+    values of the optimizer's variables, in Keras's order: iteration count,
+    learning rate, then each weight's slots; the same list on both paths)
+    and the per-epoch history."""
 
     model: object
     optimizer_state: object
@@ -103,11 +111,11 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
     batch_size = max(1, min(int(settings.batch_size), len(X)))
     seed = settings.seed + settings.first_epoch
     callbacks = [copy.deepcopy(cb) for cb in settings.callbacks]
-    state = None
     if any(needs_batch_hooks(cb) for cb in callbacks):
         history = _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation,
-                             callbacks, warm=start is not None)
+                             callbacks, start=start)
         _check_finite(history["loss"])
+        state = networks.optimizer_state(model.optimizer)
     else:
         with checkout(spec.key(), lambda: _new_trainer(spec, settings),
                       lambda trainer: _shapes(trainer.model) == _shapes(model)) as trainer:
@@ -120,7 +128,7 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
             _check_finite(history["loss"])
             for dst, src in zip(transferable_variables(model), trainer.variables()):
                 dst.assign(src)
-            state = [np.array(v.numpy()) for v in trainer.optimizer.variables]
+            state = networks.optimizer_state(trainer.optimizer)
     return Trained(model, state, {k: [float(v) for v in vals] for k, vals in history.items()})
 
 
@@ -145,16 +153,20 @@ def _new_trainer(spec, settings):
 
 
 def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, callbacks, *,
-               warm):
+               start):
     """Keras's own ``model.fit`` (callbacks with per-batch hooks), fed the same
-    batches in the same order as the compiled trainer; a continued fit keeps
-    the network's compiled optimizer, at today's learning rate."""
-    if not warm or not getattr(model, "compiled", False):
+    batches in the same order as the compiled trainer. A continued fit
+    (``start``) compiles the network once and loads ``start``'s optimizer
+    state (from either path) into its compiled optimizer, at today's
+    learning rate."""
+    if start is None or not getattr(model, "compiled", False):
         model.compile(optimizer=networks.make_optimizer(spec.optimizer, settings.learning_rate),
                       loss=networks.losses(spec, model),
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
                       jit_compile=jit_compile(model, X))
-    else:
+    if start is not None:
+        networks.load_optimizer_state(model.optimizer, start.optimizer_state,
+                                      model.trainable_variables)
         model.optimizer.learning_rate = settings.learning_rate
     callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
     if validation is not None:
