@@ -19,12 +19,31 @@ def fresh_seed():
     return secrets.randbits(31)
 
 
+_PRIME = 2**31 - 1  # per-layer seeds stay below it: every backend takes 32-bit ints
+
+
 def seed_stream(seed):
-    """Distinct per-layer seeds from one seed; ``None`` stays unseeded."""
+    """Distinct per-layer seeds from one seed; ``None`` stays unseeded.
+
+    The stream is ``start + step * i`` (``i = 1, 2, ...``) modulo the prime
+    ``p = 2**31 - 1``. A seed ``s`` below ``p`` starts at ``1000 * s`` with
+    step 1 (the streams of every release so far); a seed ``s >= p`` starts
+    at ``(s - p) % p`` with step ``2 + (s - p) // p``. The first two values
+    give back the start and the step, and no two seeds share both: below
+    ``p`` because 1000 is invertible modulo ``p``, above it because the step
+    is never 1, for every seed up to ``p * (p - 2)`` (about ``2**62``; a
+    ``random_state`` is at most ``2**32 - 1``). So no two such seeds build
+    the same initial weights (every network has at least two seeded layers).
+    """
     if seed is None:
         return itertools.repeat(None)
-    # below 2**31 whatever the seed: every backend takes them as 32-bit ints
-    return ((int(seed) * 1000 + i) % (2**31 - 1) for i in itertools.count(1))
+    seed = int(seed)
+    if seed < _PRIME:
+        start, step = seed * 1000, 1
+    else:
+        start, step = divmod(seed - _PRIME, _PRIME)[::-1]
+        step += 2
+    return ((start + step * i) % _PRIME for i in itertools.count(1))
 
 
 def _loss_key(loss):
