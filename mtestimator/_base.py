@@ -22,7 +22,9 @@ else is here, in the order ``fit`` runs it:
    validation split or the training data.
 
 ``fit`` and ``partial_fit`` are all-or-nothing: on any exception,
-KeyboardInterrupt included, the estimator is left as it was.
+KeyboardInterrupt included, the estimator is left as it was. Fits of one
+estimator from several threads run one at a time, and predictions wait for
+a running fit (:mod:`~mtestimator._concurrency`).
 """
 
 import numbers
@@ -34,6 +36,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
 
 from ._compat import Interval, StrOptions, check_sample_weight, validate_params
+from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
@@ -52,7 +55,8 @@ _DIVERGED = ("became {value} at epoch {epoch}. The estimator was left as it was 
 
 
 def _seed_from(random_state):
-    """An int seed (or None) from an int, a RandomState or None."""
+    """An int seed (or None) from an int, a RandomState (a draw from a copy:
+    the instance is not advanced) or None."""
     if random_state is None:
         return None
     if isinstance(random_state, numbers.Integral):
@@ -197,8 +201,14 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
-        from .engine.training import Diverged, Trained, train  # Keras: on the first fit
+        with fitting(self):  # one fit of this estimator at a time
+            return self._fit_alone(X, y, sample_weight, partial=partial, classes=classes)
 
+    def _fit_alone(self, X, y, sample_weight, *, partial, classes):
+        from .engine.imports import training
+
+        engine = training()  # Keras: on the first fit, global random state kept
+        Diverged, Trained, train = engine.Diverged, engine.Trained, engine.train
         validate_params(self)
         if y is None:
             raise ValueError(
@@ -249,7 +259,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             heads, trunk = self.heads_, self.trunk_
         else:
             self._seed = _seed_from(self.random_state)
-            # unseeded: a fresh seed from the OS (Keras would draw from `random`)
+        if not warm or not hasattr(self, "_fit_seed"):  # a loaded estimator has none
+            # unseeded: a fresh seed from the OS (Keras would draw from `random`),
+            # kept for the partial_fits that continue this fit
             self._fit_seed = self._seed if self._seed is not None else fresh_seed()
         # 2. X through the trunk; y split between the heads
         X = trunk.validate_X(self, X, reset=not warm)
@@ -320,16 +332,14 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if self.early_stopping:
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
-                                 getattr(self, "_fit_seed", self._seed))  # none after load
+                                 self._fit_seed)
             prep.validation = (Xv, Yv, Wv)
         return prep
 
     def _jobs(self, prep, warm):
         """Step 5: ``(key, spec, (X, Y, W), validation, settings)`` of each network."""
         owner = type(self).__name__
-        seed = getattr(self, "_fit_seed", None)  # None after load: a fresh seed
-        if seed is None:
-            seed = self._seed if self._seed is not None else fresh_seed()
+        seed = self._fit_seed
         settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
@@ -341,11 +351,11 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                                     head.build_loss()) for name, head in self.heads_}
         if self._joint:
             spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),
-                               seed=getattr(self, "_fit_seed", self._seed), **network)
+                               seed=seed, **network)
             return [("model", spec, (prep.X, prep.Y, prep.W), prep.validation, TrainSettings(
                 first_epoch=self.n_iter_ if warm else 0, loss_weights=self._loss_weights(),
                 description=owner, **settings))]
-        jobs, seeds = [], seed_stream(self._seed)  # one seed per head's network
+        jobs, seeds = [], seed_stream(seed)  # one seed per head's network
         for name, _ in self.heads_:
             keep = prep.W[name] != 0  # each network trains on the rows labelled for it
             if not keep.any():

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ._concurrency import reading
 from ._targets import assemble, decode_all
 from .persistence.spec import Array, Classes, ColumnNames, History, Integer, OneOf, Rebuilt, \
     Seed, Shape, TargetLayout
@@ -126,6 +127,7 @@ class FittedNetworks:
                         self._target_frame_columns, frame_output=self._frame_output,
                         index=X.index if isinstance(X, pd.DataFrame) else None)
 
+    @reading
     def predict(self, X):
         """Predictions of every head, in the layout of y.
 
@@ -146,6 +148,7 @@ class FittedNetworks:
         raw = self._predict_raw(X)  # checks fitted before heads_ is read
         return self._assemble(decode_all(self.heads_, raw), X)
 
+    @reading
     def predict_head(self, X, head):
         """The predictions of one head.
 
@@ -163,6 +166,7 @@ class FittedNetworks:
         needed = [head] if fitted.when is None else [head, fitted.condition_head_]
         return decode_all(self.heads_, self._predict_raw(X, needed), [head])[head]
 
+    @reading
     def _predict_head_proba(self, X, head):
         fitted = self._head(head)
         if not hasattr(fitted, "predict_proba"):
@@ -170,11 +174,13 @@ class FittedNetworks:
                              f"{type(fitted).__name__}: it has no probabilities.")
         return fitted.predict_proba(self._predict_raw(X, [head])[head])
 
+    @reading
     def _proba_all(self, X):
         raw = self._predict_raw(X)
         return [head.predict_proba(raw[name]) for name, head in self.heads_
                 if hasattr(head, "predict_proba")]
 
+    @reading
     def score(self, X, y, sample_weight=None):
         """The heads' default metrics, averaged over the heads.
 
@@ -246,6 +252,7 @@ class FittedNetworks:
 
     # -- persistence -------------------------------------------------------------
 
+    @reading
     def save(self, path):
         """Save the fitted estimator to one file, safely loadable with
         :func:`mtestimator.load` (Keras format + JSON; no pickle).
@@ -259,6 +266,7 @@ class FittedNetworks:
 
         save(self, path)
 
+    @reading
     def __getstate__(self):
         # The network travels as architecture + weights: no compiled losses,
         # optimizer objects or callbacks (which hold a model of their own).
@@ -278,6 +286,9 @@ class FittedNetworks:
         network = state.pop("_network", None)
         super().__setstate__(state)
         if network is not None:
+            from .engine.imports import training
+
+            training()  # Keras, global random state kept (a fresh process)
             import keras
 
             from .engine import networks  # noqa: F401  (registers the custom layers)
