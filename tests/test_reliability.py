@@ -8,6 +8,7 @@ outcome. Rows that document a known bug carry a strict xfail (``XFAIL``).
 
 import copy
 import functools
+import itertools
 import os
 import pickle
 import random
@@ -903,6 +904,37 @@ def test_callbacks_set_between_partial_fits_apply():
     assert CountEpochs.calls == 2 and est.n_iter_ == 5
 
 
+class BatchHook(keras.callbacks.Callback):
+    """A per-batch hook: the fit takes Keras's own ``model.fit`` (the general path)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+@pytest.mark.backend
+def test_partial_fit_carries_the_optimizer_across_paths_and_past_a_failed_call():
+    # Both paths hand the optimizer's variables on (Adam's iteration count and
+    # moments): fast -> Keras-fit -> fast is the all-fast continuation, up to
+    # float rounding (measured bit-equal on TensorFlow). The diverged call on
+    # the Keras-fit path compiled the network's own optimizer, whose variables
+    # became NaN: the next calls on that path must not start from them.
+    reference = joint(scale_regression_target=False).fit(X, YJ)
+    est = joint(scale_regression_target=False).fit(X, YJ)
+    est.set_params(callbacks=[BatchHook()], learning_rate=1.0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        est.partial_fit(X, _BIG)
+    est.set_params(learning_rate=0.001)
+    steps = -(-len(X) // 32)  # batches of 32
+    for callbacks in ([BatchHook()], [BatchHook()], None):  # Keras-fit twice, then fast
+        est.set_params(callbacks=callbacks).partial_fit(X, YJ)
+        reference.partial_fit(X, YJ)
+        assert int(est._optimizer_state["model"][0]) == est.n_iter_ * steps
+        np.testing.assert_allclose(est.predict_proba(X), reference.predict_proba(X),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(est.history_["loss"], reference.history_["loss"],
+                                   rtol=1e-5)
+
+
 def test_shape_changing_set_params_then_partial_fit_says_call_fit():
     est = joint().fit(X, YJ)
     snap = _snapshot(est)
@@ -947,20 +979,29 @@ def test_keyboard_interrupt_leaves_previous_state():
 # -- reproducibility -----------------------------------------------------------
 
 _CHILD = textwrap.dedent("""
-    import numpy as np, sys
+    import numpy as np, random, sys
     from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 4))
     YM = (X[:, :3] + rng.normal(scale=0.5, size=(60, 3)) > 0).astype(int)
     y = np.column_stack([X[:, 0] * 3, (X[:, 1] > 0).astype(int)])
+    random.seed(11)
+    np.random.seed(11)
+    # the first fit imports Keras and its backend
     a = MultiLabelMLPClassifier((4,), epochs=3, random_state=7).fit(X, YM).predict_proba(X)
     b = JointRegressorClassifier((4,), epochs=3, random_state=7).fit(X, y).predict_proba(X)
+    after = (random.random(), np.random.random())
+    random.seed(11)
+    np.random.seed(11)
+    assert after == (random.random(), np.random.random()), "global random state changed"
     np.save(sys.argv[1], np.concatenate([a.ravel(), b.ravel()]))
 """)
 
 
 @pytest.mark.backend
 def test_same_seed_is_bit_identical_across_processes(tmp_path):
+    # and the first fit in a process (importing the backend) leaves the user's
+    # global random state (`random`, `np.random`) as it was
     outs = []
     for i in range(2):
         path = tmp_path / f"out{i}.npy"
@@ -1043,6 +1084,52 @@ def test_unseeded_fit_does_not_touch_the_global_generators():
     random.seed(5)
     np.random.seed(5)
     assert after == (random.random(), np.random.random())
+
+
+# Seeds: every random_state its own initial weights, over the whole range of
+# scikit-learn's random_state (0 .. 2**32 - 1); small seeds keep the streams
+# of earlier releases. (id, random_state a, random_state b, whether equal)
+_P = 2**31 - 1
+SEED_CASES = [
+    ("0-vs-2**31-1", 0, _P, False),
+    ("1-vs-2**31", 1, 2**31, False),
+    ("0-vs-2**32-2", 0, 2**32 - 2, False),
+    ("1-vs-2**32-1", 1, 2**32 - 1, False),
+    ("2**31-2-vs-2**32-3", _P - 1, 2 * _P - 1, False),
+    ("2**31-1-vs-2**32-2", _P, 2 * _P, False),
+    ("np.int64-0-vs-2**31-1", np.int64(0), np.int64(_P), False),
+    ("np.uint32-1-vs-2**31", np.uint32(1), np.uint32(2**31), False),
+    ("np.int64-vs-int", np.int64(2**31), 2**31, True),
+    ("np.uint64-vs-int", np.uint64(2**32 - 1), 2**32 - 1, True),
+    ("RandomState-0-vs-1", np.random.RandomState(0), np.random.RandomState(1), False),
+    ("RandomState-0-vs-2**31-1", np.random.RandomState(0), np.random.RandomState(_P), False),
+    ("RandomState-same-state", np.random.RandomState(3), np.random.RandomState(3), True),
+]
+
+
+def _initial_weights(random_state):
+    """The weights after one epoch of steps of 1e-30: the initial ones, to 1e-29."""
+    est = joint(random_state=random_state, epochs=1, learning_rate=1e-30)
+    return np.concatenate([w.ravel() for w in est.fit(X, YJ).model_.get_weights()])
+
+
+@pytest.mark.parametrize("a, b, same", _table(SEED_CASES, 3))
+def test_random_states_give_their_own_initial_weights(a, b, same):
+    close = np.allclose(_initial_weights(a), _initial_weights(b), rtol=0, atol=1e-25)
+    assert close == same
+
+
+def test_seed_streams_are_distinct_and_keep_small_seeds():
+    from mtestimator.engine.spec import seed_stream
+
+    edges = [0, 1, 2, 999, 1000, _P - 2, _P - 1, _P, _P + 1, 2 * _P - 1, 2 * _P,
+             2**32 - 1, 3 * _P, 2**40, _P * (_P - 2) - 1]  # the last one it promises
+    firsts = [tuple(next(s) for _ in range(2)) for s in map(seed_stream, edges)]
+    assert len(set(firsts)) == len(edges)
+    for seed in (0, 1, 42, 2**21, _P - 1):  # the streams of earlier releases
+        stream = seed_stream(seed)
+        assert [next(stream) for _ in range(3)] == [(seed * 1000 + i) % _P for i in (1, 2, 3)]
+    assert all(0 <= v < 2**31 for s in edges for v in itertools.islice(seed_stream(s), 50))
 
 
 # -- callbacks are parameters: they clone, pickle and cross-validate ---------------------
@@ -1169,3 +1256,85 @@ def test_grid_search_n_jobs_2_against_n_jobs_1():
         big = joint(hidden_layer_sizes=(128, 128), batch_size=batch_size, epochs=5)
         np.testing.assert_allclose(scores(big, y_joint, 2), scores(big, y_joint, 1),
                                    rtol=1e-6, atol=1e-6)
+
+
+class Slow(keras.callbacks.Callback):
+    """Sleeps at each epoch end (fits of two threads overlap) after setting
+    ``Slow.started`` (on the class: each fit runs a deep copy)."""
+
+    started = threading.Event()
+
+    def __init__(self, seconds=0.05):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        type(self).started.set()
+        time.sleep(self.seconds)
+
+
+def _in_threads(*calls):
+    """Run each call in its own thread, started together; their outcomes."""
+    outcomes, barrier = [None] * len(calls), threading.Barrier(len(calls))
+
+    def run(i):
+        barrier.wait()
+        try:
+            outcomes[i] = ("ok", calls[i]())
+        except Exception as exc:  # noqa: BLE001 -- reported by the test
+            outcomes[i] = ("error", exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+_X3 = X[:, :3]
+
+
+@pytest.mark.parametrize("second", ["fit", "partial_fit"])
+@pytest.mark.backend
+def test_two_threads_fitting_one_estimator_run_one_after_the_other(second):
+    # never a mix of both fits (before: a Keras shape error in one thread, and
+    # the other returned with the previous fit's weights): the estimator ends
+    # as one whole fit left it
+    est = ml(callbacks=[Slow()]).fit(X, YM)
+    if second == "fit":  # another number of features (X[:, :3]: compiled above)
+        outcomes = _in_threads(lambda: est.fit(X, YM), lambda: est.fit(X[:, :3], YM))
+        candidates = [ml().fit(X, YM), ml().fit(X[:, :3], YM)]
+    else:
+        outcomes = _in_threads(lambda: est.fit(X, YM), lambda: est.partial_fit(X, YM))
+        candidates = [ml().fit(X, YM), ml().fit(X, YM).partial_fit(X, YM)]
+    assert [o[0] for o in outcomes] == ["ok", "ok"], outcomes
+    assert all(o[1] is est for o in outcomes)
+    last = [c for c in candidates if c.history_ == est.history_]
+    assert len(last) == 1, "the history is neither fit's"
+    X_last = X[:, :last[0].n_features_in_]
+    assert est.n_features_in_ == last[0].n_features_in_
+    np.testing.assert_array_equal(est.predict_proba(X_last), last[0].predict_proba(X_last))
+
+
+@pytest.mark.backend
+def test_predict_during_a_fit_waits_for_it():
+    est = joint().fit(X, YJ)
+    before = est.predict_proba(X)
+    Slow.started.clear()
+    est.set_params(callbacks=[Slow(seconds=0.2)], learning_rate=0.05)
+    fit = threading.Thread(target=est.fit, args=(X, YJ))
+    fit.start()
+    assert Slow.started.wait(60)
+    during = est.predict_proba(X)  # called mid-fit: waits for the fit's end
+    fit.join()
+    np.testing.assert_array_equal(during, est.predict_proba(X))
+    assert not np.array_equal(during, before)
+
+
+def test_the_fit_lock_is_not_part_of_the_estimator():
+    est = joint().fit(X, YJ)
+    assert not any("lock" in k.lower() for k in vars(est))
+    assert clone(est).get_params().keys() == est.get_params().keys()
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.fit(X, YJ).predict_proba(X), est.predict_proba(X))
