@@ -40,7 +40,8 @@ from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
-from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_stream
+from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
+    seed_stream
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
@@ -52,18 +53,6 @@ OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 _DIVERGED = ("became {value} at epoch {epoch}. The estimator was left as it was before this "
              "fit. Lower 'learning_rate', scale the features (e.g. StandardScaler in a "
              "Pipeline) or check the data for extreme values.")
-
-
-def _seed_from(random_state):
-    """An int seed (or None) from an int, a RandomState (a draw from a copy:
-    the instance is not advanced) or None."""
-    if random_state is None:
-        return None
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state)
-    copy_ = np.random.RandomState()
-    copy_.set_state(random_state.get_state())
-    return int(copy_.randint(0, 2**31 - 1))
 
 
 def _comparable(params):
@@ -171,7 +160,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, partial=False)
+        with fitting(self):  # one fit of this estimator at a time
+            return self._fit(X, y, sample_weight, partial=False)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One more epoch on ``X`` and ``y``, keeping the optimizer state.
@@ -182,8 +172,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         call. Between calls, ``learning_rate``, ``epochs`` and ``callbacks``
         may change and apply; the heads, the trunk, the optimizer and
         ``loss_weights="auto"`` may not (a ValueError says to call ``fit``).
-        A call that fails (divergence, Ctrl-C) leaves the estimator, its
-        weights and optimizer state as they were.
+        The optimizer's state carries over, also where a call trains through
+        Keras's own ``fit`` (a callback with per-batch hooks). A call that
+        fails (divergence, Ctrl-C) leaves the estimator as it was.
 
         Parameters
         ----------
@@ -198,13 +189,10 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+        with fitting(self):
+            return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
-        with fitting(self):  # one fit of this estimator at a time
-            return self._fit_alone(X, y, sample_weight, partial=partial, classes=classes)
-
-    def _fit_alone(self, X, y, sample_weight, *, partial, classes):
         from .engine.imports import training
 
         engine = training()  # Keras: on the first fit, global random state kept
@@ -258,7 +246,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             self._check_unchanged(heads, trunk)
             heads, trunk = self.heads_, self.trunk_
         else:
-            self._seed = _seed_from(self.random_state)
+            self._seed = seed_of(self.random_state)
         if not warm or not hasattr(self, "_fit_seed"):  # a loaded estimator has none
             # unseeded: a fresh seed from the OS (Keras would draw from `random`),
             # kept for the partial_fits that continue this fit

@@ -9,6 +9,7 @@ beside it), fed a :class:`~mtestimator.engine.spec.NetworkSpec` and
 - ``spec``: the specification, training settings and seeds (no Keras);
 - ``networks``, ``initializers``: pure Keras builders, losses, optimizers;
 - ``training``: build, train (compiled trainer or Keras's ``fit``), predict;
+- ``imports``: the first import of Keras and the backend, global random state kept;
 - ``trainer``: what both backends' trainers share (epoch chunks, callbacks);
 - ``backend_tensorflow``, ``backend_jax``: one compiled trainer per backend;
 - ``cache``: the trainer cache, bounded by memory (no Keras);

@@ -3,20 +3,35 @@
 Plain data, no Keras and no scikit-learn: a :class:`NetworkSpec` says which
 network to build (trunk, one output per head with its loss, optimizer,
 seed) and is the key of the trainer cache; :class:`TrainSettings` says how
-one fit trains it. :func:`fresh_seed` and :func:`seed_stream` are the only
-places seeds are made.
+one fit trains it. :func:`fresh_seed`, :func:`seed_of` and :func:`seed_stream` are
+the only places seeds are made.
 """
 
 import itertools
+import numbers
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_stream"]
+import numpy as np
+
+__all__ = ["NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_of", "seed_stream"]
 
 
 def fresh_seed():
     """A new seed from the operating system, touching no global RNG state."""
     return secrets.randbits(31)
+
+
+def seed_of(random_state):
+    """An int seed (or None) from an int, a ``np.random.RandomState`` (a draw
+    from a copy: the instance is not advanced) or None."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    copy_ = np.random.RandomState()
+    copy_.set_state(random_state.get_state())
+    return int(copy_.randint(0, 2**31 - 1))
 
 
 _PRIME = 2**31 - 1  # per-layer seeds stay below it: every backend takes 32-bit ints
