@@ -81,11 +81,19 @@ def read_archive(path):
         return json.loads(zf.read("mtestimator.json")), zf.read("model.keras")
 
 
-def write_archive(path, meta, model):
+def optimizer_members(path):
+    """The optimizer state a good file holds (format 4): ``{member: bytes}``."""
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist() if n.startswith("optimizers/")}
+
+
+def write_archive(path, meta, model, others=None):
     text = meta if isinstance(meta, (str, bytes)) else json.dumps(meta)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("mtestimator.json", text)
         zf.writestr("model.keras", model)
+        for name, data in (others or {}).items():
+            zf.writestr(name, data)
 
 
 # -- how a good file is damaged: functions of (meta, model, files) -> (meta, model) ----
@@ -184,10 +192,12 @@ def fewer_labels(meta):
     state["output_units_"] = 2
     state["classes_"]["__ndarray__"] = [0, 1]
     state["threshold_"]["__ndarray__"] = [0.5, 0.5]
+    meta["fitted"]["classes_"] = state["classes_"]
+    meta["fitted"]["threshold_"] = state["threshold_"]
 
 
 TOP_KEYS = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk",
-            "networks"]
+            "networks", "optimizers"]
 MISSING = {"format": "not an mtestimator file",
            "version": "its key 'version' is missing",
            "class": "its key 'class' is missing"}
@@ -208,8 +218,8 @@ CASES = [
      r"version is the string '2'; expected an integer"),
     ("version-bool", "ml", json_edit(setitem("version", True)),
      r"version is true; expected an integer"),
-    ("version-future", "ml", json_edit(setitem("version", 4)),
-     r"has format version 4; this mtestimator reads version 3 \(and 2\)"),
+    ("version-future", "ml", json_edit(setitem("version", 5)),
+     r"has format version 5; this mtestimator reads version 4 \(and 2, 3\)"),
     ("class-int", "ml", json_edit(setitem("class", 5)),
      r"class is the integer 5; expected the name of an estimator class, one of "
      r"\[.*'MultiLabelMLPClassifier', 'MultiTaskEstimator'.*\]"),
@@ -343,7 +353,7 @@ CASES = [
     ("ndarray-too-deep", "ml", json_edit(ml_array("threshold_", nested(40), "<f8")),
      r"fitted\.threshold_\.__ndarray__ is nested more than 32 levels deep"),
     ("ndarray-wrong-ndim", "ml", json_edit(ml_array("threshold_", [[0.5, 0.5, 0.5]], "<f8")),
-     r"fitted\.threshold_ is an array; expected a 1-D array of floats"),
+     r"fitted\.threshold_ is an array; expected null or a 1-D array of floats"),
     ("ndarray-extra-key", "ml", json_edit(setitem("fitted", "classes_", "shape", [3])),
      r"fitted\.classes_ is an array with the keys \['__ndarray__', 'dtype', 'shape'\]; "
      r"expected the keys \['__ndarray__', 'dtype'\]"),
@@ -407,8 +417,8 @@ CASES = [
      r"mtestimator\.json; expected \['labels'\]"),
     ("model-output-width", "ml", json_edit(fewer_labels),
      r"the network's output 'labels' has 3 units; expected heads\[0\]'s output_units_ \(2\)"),
-    ("model-input-shape", "ml", json_edit(setitem("fitted", "input_shape_",
-                                                  {"__tuple__": [5]})),
+    ("model-input-shape", "ml", json_edit(lambda meta: meta["fitted"].update(
+        input_shape_={"__tuple__": [5]}, n_features_in_=5)),
      r"the network takes samples of shape \(4,\); expected fitted\.input_shape_ \(5,\)"),
 ]
 
@@ -426,7 +436,7 @@ def test_damaged_file_is_a_clear_value_error(source, damage, match, good, tmp_pa
     path, meta, model = good[source]
     meta, model = damage(meta, model, good)
     bad = tmp_path / "bad.mtest"
-    write_archive(bad, meta, model)
+    write_archive(bad, meta, model, optimizer_members(path))
     with pytest.raises(ValueError, match=match) as info:
         mtestimator.load(bad)
     message = str(info.value)
@@ -439,7 +449,7 @@ def test_good_files_still_load(good):
     # the damage above is the table's, not the helpers': a rewritten good file loads
     for name, (path, meta, model) in good.items():
         again = path.parent / f"rewritten-{name}.mtest"
-        write_archive(again, meta, model)
+        write_archive(again, meta, model, optimizer_members(path))
         assert type(mtestimator.load(again)).__name__ == meta["class"]
 
 
