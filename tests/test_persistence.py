@@ -868,6 +868,32 @@ def test_oversized_json_is_refused_before_reading(good, tmp_path, monkeypatch):
         mtestimator.load(path)
 
 
+def test_full_temporary_folder_is_not_damage(good, monkeypatch):
+    """A good file while the temporary folder is full: an OSError that says so."""
+    path = good["sep"][0]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("shutil.copyfileobj", full)
+    with pytest.raises(OSError, match=r"the temporary folder '.*', where the networks are "
+                                      r"unpacked, is full or not writable \(No space left "
+                                      r"on device\)\. The file itself is not at fault: .*"
+                                      r"TMPDIR") as info:
+        mtestimator.load(path)
+    assert not isinstance(info.value, ValueError) and info.value.errno == errno.ENOSPC
+    assert repr(str(path)) in str(info.value)
+
+
+def test_missing_temporary_folder_is_not_damage(good, tmp_path, monkeypatch):
+    missing = str(tmp_path / "no-such-folder")
+    monkeypatch.setattr("tempfile.tempdir", missing)
+    with pytest.raises(OSError, match=rf"the temporary folder {re.escape(repr(missing))}.* "
+                                      r"is full or not writable.*TMPDIR") as info:
+        mtestimator.load(good["ml"][0])
+    assert not isinstance(info.value, ValueError)
+
+
 def test_missing_file_is_an_os_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         mtestimator.load(tmp_path / "nothing.mtest")
@@ -917,6 +943,65 @@ def test_round_trip(name, fitted, good):
         assert read_archive(resaved)[0] == read_archive(path)[0]
     np.testing.assert_array_equal(mtestimator.load(resaved).predict_proba(X),
                                   est.predict_proba(X))
+
+
+# -- the optimizers' state: partial_fit after load continues exactly -------------------
+
+def _continues_alike(est, again, y):
+    """partial_fit on ``est`` and on ``again`` (loaded from its file) trains alike."""
+    for key, state in est._optimizer_state.items():  # Adam's moments, not a fresh start
+        assert len(state) == len(again._optimizer_state[key]) > 2
+        for a, b in zip(state, again._optimizer_state[key]):
+            np.testing.assert_array_equal(a, b)
+    n_iter = est.n_iter_
+    est.partial_fit(X, y)
+    again.partial_fit(X, y)
+    for a, b in zip(est._keras_networks().values(), again._keras_networks().values()):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    assert again.history_ == est.history_ and again.n_iter_ == n_iter + 1
+
+
+@pytest.mark.parametrize("name", ["ml", "joint", "three", "sep"])
+def test_partial_fit_after_load_continues_exactly(name, fitted, good):
+    # the module's estimator as it was saved (a copy: the others stay as they are)
+    _continues_alike(copy.deepcopy(fitted[name]), mtestimator.load(good[name][0]),
+                     MAKERS[name][1])
+
+
+@pytest.mark.backend
+def test_partial_fit_after_load_continues_exactly_on_each_backend(tmp_path):
+    # one network of one head: the optimizer's variables as each backend orders them
+    est = SeparateNetworks([("r", RegressionHead())], trunk=MLPTrunk((3,)), epochs=1,
+                           random_state=0).fit(X, X[:, 0])
+    est.save(tmp_path / "sep.mtest")
+    _continues_alike(est, mtestimator.load(tmp_path / "sep.mtest"), X[:, 0])
+
+
+def test_format_3_file_loads_without_optimizer_state(good, fitted, tmp_path):
+    """A file of format 3 (no optimizer state): loads, partial_fit starts a new optimizer."""
+    path, meta, model = good["three"]
+    meta = copy.deepcopy(meta)
+    meta["version"] = 3
+    del meta["optimizers"]
+    for key in ("_fit_seed", "_fitted_with"):
+        del meta["private"][key]
+    old = tmp_path / "format3.mtest"
+    write_archive(old, meta, model)
+    again = mtestimator.load(old)
+    assert again._optimizer_state == {"model": None}
+    pd.testing.assert_frame_equal(again.predict(X), fitted["three"].predict(X))
+
+
+def test_save_refuses_parts_changed_since_fit(fitted, tmp_path):
+    est = copy.deepcopy(fitted["ml"])
+    est.set_params(hidden_layer_sizes=(8,))
+    with pytest.raises(ValueError, match=r"Cannot save MultiLabelMLPClassifier: its "
+                                         r"parameters' trunk, .* differs from the fitted one.* "
+                                         r"since it was fitted \(set_params\).*Call fit, or "
+                                         r"set them back"):
+        est.save(tmp_path / "changed.mtest")
+    assert os.listdir(tmp_path) == []
 
 
 # -- atomic save ------------------------------------------------------------------------

@@ -362,13 +362,16 @@ def load(path):
     keys = network_keys(cls, [name for name, _ in heads])
     optimizer_keys = meta.get("optimizers", [])
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        folder = tempfile.TemporaryDirectory()
+    except OSError as exc:  # missing, not writable, full
+        raise _temporary_folder(exc, where) from exc
+    try:
+        with folder as tmp:
             paths = archive.extract(where, keys, tmp, optimizer_keys)
             loaded = {key: _load_network(p, where, tmp, archive.member(key))
                       for key, p in paths.items()}
     except OSError as exc:
-        if exc.errno in archive.LOCAL_ERRNOS or isinstance(exc, FileNotFoundError) and \
-                "temporary directory" in str(exc):
+        if exc.errno in archive.LOCAL_ERRNOS:
             raise _temporary_folder(exc, where) from exc
         raise
     states = archive.read_optimizers(where, optimizer_keys)
