@@ -176,13 +176,9 @@ def _load_network(model_path, where, tmp, member):
         raise ValueError(f"{damaged}: it is not a Keras archive.")
     try:
         return keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except OSError as exc:
-        if exc.errno in archive.LOCAL_ERRNOS:
-            raise
-        detail = str(exc).replace(model_path, member).replace(tmp, "...")
-        raise ValueError(f"{damaged} or unsafe: "
-                         f"{short(f'{type(exc).__name__}: {detail}', 400)}") from None
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in archive.LOCAL_ERRNOS:
+            raise  # the temporary folder's, not the file's
         detail = str(exc).replace(model_path, member).replace(tmp, "...")
         raise ValueError(f"{damaged} or unsafe: "
                          f"{short(f'{type(exc).__name__}: {detail}', 400)}") from None
