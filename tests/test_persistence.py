@@ -686,6 +686,10 @@ LOAD_CASES = [
                                                               ("zzz", "tags"))),
      r"private\._target_layout lists the columns"),
     # features: n_features_in_ and feature_names_in_ against what the network takes
+    ("three-x-dtype", "three", json_edit(setitem("private", "_X_dtype", "string")),
+     r"the network takes float32 samples; expected private\._X_dtype \('string'\)"),
+    ("sep-x-dtype", "sep", json_edit(setitem("private", "_X_dtype", "string")),
+     r"networks/size\.keras takes float32 samples; expected private\._X_dtype"),
     ("ml-n-features", "ml", json_edit(setitem("fitted", "n_features_in_", 7)),
      r"fitted\.n_features_in_ is the integer 7; expected the features of input_shape_ \(4\)"),
     ("lstm-n-features", "lstm", json_edit(setitem("fitted", "n_features_in_", 3)),
@@ -693,6 +697,9 @@ LOAD_CASES = [
     ("three-feature-names-count", "three", json_edit(setitem(
         "fitted", "feature_names_in_", array(["a", "b", "c"], "<U1"))),
      r"fitted\.feature_names_in_ has 3 names; expected n_features_in_ \(4\)"),
+    ("keras-trunk-feature-names-count", "keras-trunk", json_edit(setitem(
+        "fitted", "feature_names_in_", array(["a", "b", "c"], "<U1"))),
+     r"fitted\.feature_names_in_ has 3 names; expected the features of input_shape_ \(4\)"),
     ("sep-feature-names-repeated", "sep", json_edit(setitem(
         "fitted", "feature_names_in_", array(["a", "a", "b", "c"], "<U1"))),
      r"fitted\.feature_names_in_ is an array; expected distinct column names"),
@@ -835,6 +842,13 @@ def test_good_files_still_load(files):
         again = path.parent / f"rewritten-{name}.mtest"
         write_archive(again, meta, model, other_members(path))
         assert type(mtestimator.load(again)).__name__ == meta["class"]
+    # a KerasTrunk fitted on a DataFrame keeps feature names but no n_features_in_
+    path, meta, model = files["keras-trunk"]
+    meta = {**meta, "fitted": {**meta["fitted"], "feature_names_in_": {
+        "__ndarray__": ["f0", "f1", "f2", "f3"], "dtype": "<U2"}}}
+    write_archive(path.parent / "names.mtest", meta, model, other_members(path))
+    assert list(mtestimator.load(path.parent / "names.mtest").feature_names_in_) == \
+        ["f0", "f1", "f2", "f3"]
 
 
 # -- damage to the archive itself -----------------------------------------------------

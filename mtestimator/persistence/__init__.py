@@ -253,6 +253,10 @@ def _check_network(model, key, estimator, where):
             raise ValueError(f"{where!r} {_DAMAGED}: {network} takes samples of shape "
                              f"{shape}; expected fitted.input_shape_ "
                              f"{tuple(input_shape)}.")
+        dtype = str(getattr(inputs[0], "dtype", estimator._X_dtype))
+        if dtype != estimator._X_dtype:
+            raise ValueError(f"{where!r} {_DAMAGED}: {network} takes {dtype} samples; "
+                             f"expected private._X_dtype ({estimator._X_dtype!r}).")
     reference = _reference(estimator, key)
     if reference is None:
         return

@@ -424,7 +424,9 @@ class ClassWeights(Array):
 
 
 class FeatureNames(Array):
-    """``feature_names_in_``: distinct strings, ``n_features_in_`` of them."""
+    """``feature_names_in_``: distinct strings, one per feature: ``n_features_in_``
+    of them, or (a KerasTrunk keeps no ``n_features_in_``) the first dimension of
+    ``input_shape_``."""
 
     def __init__(self):
         super().__init__("U")
@@ -433,9 +435,16 @@ class FeatureNames(Array):
         names = value["__ndarray__"]
         if len(set(names)) != len(names):
             raise bad(path, value, f"distinct column names; it holds {short(repr(names))}")
-        if state.get("n_features_in_") != len(names):
-            raise Damage(f"{path} has {len(names)} names; expected n_features_in_ "
-                         f"({state.get('n_features_in_')}), one per feature")
+        shape = state.get("input_shape_")
+        if "n_features_in_" in state:
+            count, source = state["n_features_in_"], "n_features_in_"
+        elif is_tuple(shape) and shape["__tuple__"]:
+            count, source = shape["__tuple__"][0], "the features of input_shape_"
+        else:
+            return
+        if count != len(names):
+            raise Damage(f"{path} has {len(names)} names; expected {source} ({count}), "
+                         "one per feature")
 
 
 class ColumnNames(Declaration):
