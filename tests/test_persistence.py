@@ -673,15 +673,15 @@ LOAD_CASES = [
     ("sep-layout-reversed", "sep", json_edit(reversed_list("private", "_target_layout")),
      r"private\._target_layout lists the columns"),
     ("joint-layout-reversed", "joint", json_edit(reversed_list("private", "_target_layout")),
-     r"private\._target_layout lists the columns \['1', '0'\]; expected distinct columns of "
-     r"y in y's order, \['0', '1'\]"),
+     r"private\._target_layout lists the columns \[1, 0\]; expected distinct columns of "
+     r"y in y's order, \[0, 1\]"),
     ("three-frame-columns-reversed", "three",
      json_edit(reversed_list("private", "_target_frame_columns")),
      r"private\._target_layout lists the columns"),
     ("three-layout-owner-swapped", "three", json_edit(layout(
         ("length", "tags"), *THREE_LAYOUT[1:5], ("c", "size"))),
-     r"private\._target_layout gives head 'size' the columns \['\"weight\"', '\"c\"'\]; "
-     r"expected those of its columns parameter, \['\"length\"', '\"weight\"'\]"),
+     r"private\._target_layout gives head 'size' the columns \['weight', 'c'\]; expected "
+     r"those of its columns parameter, \['length', 'weight'\]"),
     ("three-layout-unknown-column", "three", json_edit(layout(*THREE_LAYOUT[:5],
                                                               ("zzz", "tags"))),
      r"private\._target_layout lists the columns"),

@@ -501,8 +501,8 @@ class TargetLayout(Declaration):
             [_json_text(i) for i in range(len(value))]
         positions = [order.index(k) if k in order else None for k in keys]
         if None in positions or positions != sorted(set(positions)):
-            raise Damage(f"{path} lists the columns {short(repr(keys), 120)}; expected "
-                         f"distinct columns of y in y's order, {short(repr(order), 120)}")
+            raise Damage(f"{path} lists the columns {_shown(keys)}; expected distinct "
+                         f"columns of y in y's order, {_shown(order)}")
         for name, (cls, params, _) in heads.items():
             wanted = _head_columns(params.get("columns") if isinstance(params, dict)
                                    else None, order)
@@ -510,9 +510,14 @@ class TargetLayout(Declaration):
                     order.index(_json_text(k)) for k in owned[name]):
                 got = [order[p] for p in sorted(order.index(_json_text(k))
                                                 for k in owned[name])]
-                raise Damage(f"{path} gives head {name!r} the columns "
-                             f"{short(repr(got), 80)}; expected those of its columns "
-                             f"parameter, {short(repr([order[p] for p in wanted]), 80)}")
+                raise Damage(f"{path} gives head {name!r} the columns {_shown(got)}; "
+                             f"expected those of its columns parameter, "
+                             f"{_shown([order[p] for p in wanted])}")
+
+
+def _shown(texts):
+    """Columns given as JSON texts, shown as the values they are."""
+    return short(repr([json.loads(t) for t in texts]), 120)
 
 
 def _head_columns(columns, order):
