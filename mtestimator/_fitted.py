@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._concurrency import reading
 from ._targets import assemble, decode_all
-from .persistence.spec import Array, Classes, ColumnNames, History, Integer, OneOf, Rebuilt, \
-    Seed, Shape, TargetLayout
+from .persistence.spec import ColumnNames, FeatureNames, Features, FitSettings, HeadCopy, \
+    History, Iterations, OneOf, Rebuilt, Seed, Shape, TargetLayout
 
 __all__ = ["FittedNetworks"]
 
@@ -26,12 +26,12 @@ class FittedNetworks:
 
     _persisted_as = "estimator"
     _fitted_state = {
-        "n_features_in_": Integer(),
-        "n_iter_": Integer(),
+        "n_features_in_": Features(),
+        "n_iter_": Iterations(),
         "input_shape_": Shape(required=True),
         "history_": History(),
-        "feature_names_in_": Array("U"),
-        "classes_": Classes(units=False),
+        "feature_names_in_": FeatureNames(),
+        "classes_": HeadCopy("classes_"),
         # rebuilt from the file's networks, heads and trunk
         **{name: Rebuilt() for name in ("model_", "heads_", "trunk_", "named_heads_")},
     }
@@ -41,6 +41,9 @@ class FittedNetworks:
         "_target_layout": TargetLayout(),
         "_target_frame_columns": ColumnNames(),
         "_X_dtype": OneOf("float32", "string"),
+        # what partial_fit continues (format 4 on; the optimizers' state is in the archive)
+        "_fit_seed": Seed(since=4),
+        "_fitted_with": FitSettings(since=4),
     }
 
     # -- the fitted networks ---------------------------------------------------------

@@ -9,7 +9,7 @@ from ._compat import Interval, StrOptions
 from ._presets import BasePreset
 from .heads import MultiLabelHead, _is_label_collections
 
-from .persistence.spec import Array, register
+from .persistence.spec import HeadCopy, register
 
 __all__ = ["MultiLabelMLPClassifier"]
 
@@ -121,7 +121,8 @@ class MultiLabelMLPClassifier(BasePreset):
     True
     """
 
-    _fitted_state = {"threshold_": Array("f"), "pos_weight_": Array("f", none=True)}
+    _fitted_state = {"threshold_": HeadCopy("threshold_", "f"),
+                     "pos_weight_": HeadCopy("pos_weight_", "f")}
 
     _parameter_constraints = {
         **BasePreset._parameter_constraints,

@@ -13,7 +13,7 @@ that head, then kept as a scikeras ``KerasRegressor`` (regression heads) or
 from ._base import BaseMultiTask
 from ._compat import HasMethods
 from ._estimator import MultiTaskEstimator
-from .persistence.spec import Rebuilt, register
+from .persistence.spec import History, Rebuilt, register
 
 __all__ = ["SeparateNetworks"]
 
@@ -159,7 +159,8 @@ class SeparateNetworks(MultiTaskEstimator):
 
     _joint = False  # one network per head, by the fit sequence of _base
 
-    _fitted_state = {"estimators_": Rebuilt()}  # one network per head, in the file
+    _fitted_state = {"estimators_": Rebuilt(),  # one network per head, in the file
+                     "history_": History(per_head=True)}
 
     _parameter_constraints = {
         **BaseMultiTask._parameter_constraints,

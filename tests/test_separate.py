@@ -37,7 +37,9 @@ FAST = {"trunk": MLPTrunk(hidden_layer_sizes=(8,)), "epochs": 4, "learning_rate"
 
 
 def make(cls=SeparateNetworks, **kw):
-    return cls(heads=[(n, clone(h)) for n, h in HEADS], **{**FAST, **kw})
+    # the trunk cloned too: set_params on one estimator never changes another's
+    return cls(heads=[(n, clone(h)) for n, h in HEADS],
+               **{**FAST, "trunk": clone(FAST["trunk"]), **kw})
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +243,11 @@ def test_save_and_load_round_trip(fitted, tmp_path):
 
     path = tmp_path / "sep.mtest"
     fitted.save(path)
-    with zipfile.ZipFile(path) as zf:  # one Keras archive per head's network
+    with zipfile.ZipFile(path) as zf:  # one Keras archive (and optimizer) per head's network
         assert sorted(zf.namelist()) == ["mtestimator.json", "networks/size.keras",
-                                         "networks/species.keras", "networks/tags.keras"]
+                                         "networks/species.keras", "networks/tags.keras",
+                                         "optimizers/size.npz", "optimizers/species.npz",
+                                         "optimizers/tags.npz"]
     again = mtestimator.load(path)
     assert type(again) is SeparateNetworks and again.model_ is None
     assert repr(again.get_params()) == repr(fitted.get_params())

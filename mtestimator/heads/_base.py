@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score
 from .._compat import Interval
 
-from ..persistence.spec import HeadName, Integer, Text
+from ..persistence.spec import ConditionHead, HeadName, Integer, Text
 
 __all__ = ["BaseHead"]
 
@@ -114,6 +114,7 @@ class BaseHead(BaseEstimator):
         "output_units_": Integer(1, required=True),
         "output_activation_": Text(required=True),
         "loss_": Text(),
+        "condition_head_": ConditionHead(),
     }
 
     _parameter_constraints = {

@@ -9,7 +9,7 @@ from .._compat import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
-from ..persistence.spec import ClassWeights, Classes, register
+from ..persistence.spec import ClassWeights, Classes, PerUnits, register
 from ._base import BaseHead, _as_numpy, _missing_mask, _natural
 
 __all__ = ["ClassificationHead"]
@@ -46,7 +46,9 @@ class ClassificationHead(BaseHead):
     ClassificationHead(class_weight='balanced', columns='species')
     """
 
-    _fitted_state = {"classes_": Classes(required=True), "class_weight_": ClassWeights()}
+    _fitted_state = {"classes_": Classes(required=True), "class_weight_": ClassWeights(),
+                     "output_activation_": PerUnits("sigmoid", "softmax", required=True),
+                     "loss_": PerUnits("binary_crossentropy", "sparse_categorical_crossentropy")}
     _parameter_constraints = {**BaseHead._parameter_constraints,
                               "class_weight": [StrOptions({"balanced"}), dict, None]}
     metric = staticmethod(accuracy_score)

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from .._compat import Interval, StrOptions
 
-from ..persistence.spec import Array, Classes, register
+from ..persistence.spec import Array, Classes, Flag, OneOf, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
 
 __all__ = ["MultiLabelHead", "f1_thresholds"]
@@ -84,9 +84,15 @@ class MultiLabelHead(BaseHead):
     """
 
     _fitted_state = {
-        "classes_": Classes(),
-        "threshold_": Array("f", per_unit=True, required=True),
-        "pos_weight_": Array("f", none=True, per_unit=True),
+        "classes_": Classes(ordered=False),
+        "threshold_": Array("f", per_unit=True, required=True, finite=True, low=0, high=1,
+                            meaning="a probability threshold"),
+        "pos_weight_": Array("f", none=True, per_unit=True, finite=True, low=0,
+                             meaning="a positive-label weight"),
+        "bool_": Flag(),
+        "masked_": Flag(),
+        "output_activation_": OneOf("sigmoid", required=True),
+        "loss_": OneOf("binary_crossentropy"),
     }
 
     _parameter_constraints = {

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import r2_score
 
-from ..persistence.spec import Array, Flag, Integer, register
+from ..persistence.spec import Array, Flag, Integer, OneOf, register
 from ._base import _FLOAT32_MAX, BaseHead, _as_numpy, _is_missing, _is_number, _missing_mask
 
 __all__ = ["RegressionHead"]
@@ -43,8 +43,12 @@ class RegressionHead(BaseHead):
     _fitted_state = {
         "one_d_": Flag(required=True),
         "n_outputs_": Integer(1, equals="output_units_"),
-        "mean_": Array("f", per_unit=True, required=True),
-        "std_": Array("f", per_unit=True, required=True),
+        "mean_": Array("f", per_unit=True, required=True, finite=True, meaning="a target mean"),
+        "std_": Array("f", per_unit=True, required=True, finite=True, low=0, open_low=True,
+                      meaning="a standard deviation"),
+        "masked_": Flag(),
+        "output_activation_": OneOf("linear", required=True),
+        "loss_": OneOf("mean_squared_error"),
     }
     _parameter_constraints = {**BaseHead._parameter_constraints, "scale": ["boolean"]}
     metric = staticmethod(r2_score)

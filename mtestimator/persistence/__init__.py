@@ -2,14 +2,23 @@
 
 One file, a zip archive holding ``mtestimator.json`` (the estimator's class,
 parameters and fitted state as plain JSON; heads and trunks as class name +
-parameters) and the networks in Keras's own format, loaded with
-``safe_mode=True`` (see :mod:`.archive`). Loading executes no pickle and
+parameters), the networks in Keras's own format, loaded with
+``safe_mode=True``, and each network's optimizer state as NumPy arrays, read
+without pickle (see :mod:`.archive`), so that ``partial_fit`` after
+``load`` continues exactly as it would have on the saved estimator. Loading executes no pickle and
 imports nothing named by the file: every class it names must be registered
 by mtestimator itself (:mod:`.spec`), and the whole of ``mtestimator.json``
 is checked against the declarations of those classes (:mod:`.schema`)
-before anything is built. The networks' outputs must be the heads of the
-file. Any damage is a ``ValueError`` naming where in the file it is
-(``params.heads[1]``), what was found and what was expected.
+before anything is built: every fitted value against its declared type and
+range, and against the rest of the file (classes and thresholds of the
+estimator and its heads, y's layout, the heads and trunk its parameters
+make). The networks must be those the heads and trunk build (layers,
+sizes, outputs) and the optimizers' state that of their variables. Any
+damage is a ``ValueError`` naming where in the file it is
+(``params.heads[1]``), what was found and what was expected, and saying
+that the file is damaged or hand-edited. A good file that cannot be read
+because the temporary folder is full or not writable is an ``OSError``
+saying so.
 
 Saving is atomic (:mod:`.files`). Pickling (``pickle``/``joblib``) also
 works, but unpickling runs code chosen by whoever wrote the file: never
@@ -25,15 +34,17 @@ import numpy as np
 from . import archive
 from .codec import decode, encode, fitted_state
 from .files import check_target, write_atomically
-from .schema import Checker, known, named_class, network_keys
+from .schema import CODE_PARAMETERS, Checker, known, named_class, network_keys
 from .spec import REGISTRY, Damage, bad, declared, is_int, register, short
 
 __all__ = ["load", "register", "save"]
 
 _FORMAT = "mtestimator"
-_VERSION = 3
+_VERSION = 4
 #: Earlier format versions this mtestimator still reads.
-_READS = (2, 3)
+_READS = (2, 3, 4)
+#: How the file's damage is introduced in messages.
+_DAMAGED = "is damaged or hand-edited"
 
 
 def save(estimator, path):
@@ -43,12 +54,21 @@ def save(estimator, path):
 
     check_is_fitted(estimator, "model_")
     target, folder = check_target(path)
+    changed = parts_changed(estimator)
+    if changed:
+        raise ValueError(f"Cannot save {type(estimator).__name__}: {changed} since it was "
+                         "fitted (set_params), and a file must hold the parts its "
+                         "networks were fitted with. Call fit, or set them back.")
     params = estimator.get_params(deep=False)
-    if params.get("callbacks"):
-        params["callbacks"] = None  # Keras callbacks are code, not data
+    for name in CODE_PARAMETERS:
+        if params.get(name):
+            params[name] = None  # Keras callbacks are code, not data
     if isinstance(params.get("random_state"), np.random.RandomState):
         params["random_state"] = estimator._seed
     trained = estimator._keras_networks()
+    optimizers = {key: state for key, state in getattr(estimator, "_optimizer_state",
+                                                       {}).items()
+                  if state is not None and key in trained}
     meta = {
         "format": _FORMAT, "version": _VERSION, "class": type(estimator).__name__,
         "params": encode(params), "fitted": encode(fitted_state(estimator)),
@@ -58,6 +78,7 @@ def save(estimator, path):
                   for name, head in estimator.heads_],
         "trunk": encode(estimator.trunk_),
         "networks": list(trained),
+        "optimizers": list(optimizers),
     }
     networks = {}
     for key, model in trained.items():
@@ -66,7 +87,35 @@ def save(estimator, path):
         config.pop("compile_config", None)
         networks[key] = keras.saving.deserialize_keras_object(config)
         networks[key].set_weights(model.get_weights())
-    write_atomically(target, folder, lambda raw: archive.write(raw, meta, networks))
+    write_atomically(target, folder,
+                     lambda raw: archive.write(raw, meta, networks, optimizers))
+
+
+def parts_changed(estimator):
+    """What of the heads and trunk the estimator's parameters make differs from
+    the fitted ones (``heads_``, ``trunk_``), in words, or None: compared as a
+    file writes them."""
+    try:
+        heads, trunk = estimator._make_heads(), estimator._make_trunk()
+    except (ValueError, TypeError) as exc:
+        return f"its parameters make no heads and trunk ({short(str(exc), 200)})"
+
+    def written(part):  # as saved, then loaded (code placeholders: None)
+        return repr(encode(decode(encode(part))))
+
+    made = [(name, written(head)) for name, head in heads]
+    fitted = [(name, written(head)) for name, head in estimator.heads_]
+    if [n for n, _ in made] != [n for n, _ in fitted]:
+        return (f"the heads of its parameters, {[n for n, _ in made]}, differ from the "
+                f"fitted heads {[n for n, _ in fitted]}")
+    for (name, a), (_, b) in zip(made, fitted):
+        if a != b:
+            return (f"its parameters' head {name!r}, {short(a, 150)}, differs from the "
+                    f"fitted one, {short(b, 150)}")
+    if written(trunk) != written(estimator.trunk_):
+        return (f"its parameters' trunk, {short(written(trunk), 150)}, differs from the "
+                f"fitted one, {short(written(estimator.trunk_), 150)}")
+    return None
 
 
 def _check_header(meta, where):
@@ -88,7 +137,8 @@ def _check_header(meta, where):
         )
     if version not in _READS:
         raise ValueError(f"{where!r} has format version {version!r}; this "
-                         f"mtestimator reads version {_VERSION} (and 2).")
+                         f"mtestimator reads version {_VERSION} (and "
+                         f"{', '.join(str(v) for v in _READS if v != _VERSION)}).")
     known_ = known("estimator")
     if "class" not in meta:
         raise ValueError(f"{where!r} is damaged: its key 'class' is missing; expected "
@@ -106,6 +156,16 @@ def _check_header(meta, where):
         raise ValueError(f"{where!r} is damaged: {str(exc).rstrip('.')}.") from None
 
 
+def _temporary_folder(exc, where):
+    """The OSError of a temporary folder that is full or not writable (``exc``)."""
+    folder = tempfile.gettempdir()
+    return OSError(exc.errno, f"Cannot load {where!r}: the temporary folder {folder!r}, where "
+                              f"the networks are unpacked, is full or not writable "
+                              f"({exc.strerror or exc}). The file itself is not at fault: "
+                              "free space there, or set the environment variable TMPDIR "
+                              "to a writable folder with free space.")
+
+
 def _load_network(model_path, where, tmp, member):
     import keras
 
@@ -117,6 +177,8 @@ def _load_network(model_path, where, tmp, member):
     try:
         return keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in archive.LOCAL_ERRNOS:
+            raise  # the temporary folder's, not the file's
         detail = str(exc).replace(model_path, member).replace(tmp, "...")
         raise ValueError(f"{damaged} or unsafe: "
                          f"{short(f'{type(exc).__name__}: {detail}', 400)}") from None
@@ -129,9 +191,41 @@ def _output_names(model):
     return list(model.output_names)
 
 
-def _check_network(model, key, heads, input_shape, where):
-    """The network ``key`` has the outputs of ``heads`` (all of them for the one
-    network "model", else head ``key``'s) and takes samples of ``input_shape``."""
+def _layers(model):
+    """What a network's architecture is made of: each layer's class, activation
+    and weight shapes, in order (names aside)."""
+    found = []
+    for layer in model.layers:
+        activation = getattr(layer, "activation", None)
+        found.append((type(layer).__name__,
+                      getattr(activation, "__name__", None) if activation else None,
+                      [tuple(w.shape) for w in layer.weights]))
+    return found
+
+
+def _reference(estimator, key):
+    """The network ``key`` as the file's heads and trunk build it (its weights
+    aside), or None where the trunk is code that is not saved (KerasTrunk)."""
+    from ..engine.networks import add_uncertainty_weights, build_network
+    from ..engine.spec import OutputSpec
+
+    if getattr(estimator.trunk_, "build_fn", False) is None:
+        return None
+    heads = estimator.heads_ if key == "model" else \
+        [(n, h) for n, h in estimator.heads_ if n == key]
+    outputs = [OutputSpec(n, h.output_units_, h.output_activation_) for n, h in heads]
+    model = build_network(tuple(estimator.input_shape_), outputs, estimator.trunk_.build,
+                          seed=0, input_dtype=estimator._X_dtype)
+    if key == "model" and estimator._uncertainty():
+        model = add_uncertainty_weights(model)[0]
+    return model
+
+
+def _check_network(model, key, estimator, where):
+    """The network ``key`` has the outputs of the heads (all of them for the one
+    network "model", else head ``key``'s), takes samples of ``input_shape_``
+    and has the layers the heads and trunk build."""
+    heads, input_shape = estimator.heads_, estimator.input_shape_
     names = [name for name, _ in heads]
     own = names if key == "model" else [key]
     network = "the network" if key == "model" else archive.member(key)
@@ -140,7 +234,7 @@ def _check_network(model, key, heads, input_shape, where):
     except Exception:  # not a model with outputs (a bare layer)
         outputs = None
     if outputs is None or sorted(outputs) != sorted(own):
-        raise ValueError(f"{where!r} is damaged: {network}'s outputs "
+        raise ValueError(f"{where!r} {_DAMAGED}: {network}'s outputs "
                          f"{None if outputs is None else sorted(outputs)} do not "
                          f"match the heads in mtestimator.json; expected {own}.")
     if isinstance(model.output, dict):
@@ -148,7 +242,7 @@ def _check_network(model, key, heads, input_shape, where):
             head = dict(heads)[name]
             width = model.output[name].shape[-1]
             if width != head.output_units_:
-                raise ValueError(f"{where!r} is damaged: {network}'s output {name!r} has "
+                raise ValueError(f"{where!r} {_DAMAGED}: {network}'s output {name!r} has "
                                  f"{width} units; expected heads[{names.index(name)}]'s "
                                  f"output_units_ ({head.output_units_}).")
     inputs = getattr(model, "inputs", None) or []
@@ -156,9 +250,48 @@ def _check_network(model, key, heads, input_shape, where):
         shape = tuple(inputs[0].shape[1:])
         if len(shape) != len(input_shape) or any(
                 a is not None and a != b for a, b in zip(shape, input_shape)):
-            raise ValueError(f"{where!r} is damaged: {network} takes samples of shape "
+            raise ValueError(f"{where!r} {_DAMAGED}: {network} takes samples of shape "
                              f"{shape}; expected fitted.input_shape_ "
                              f"{tuple(input_shape)}.")
+        dtype = str(getattr(inputs[0], "dtype", estimator._X_dtype))
+        if dtype != estimator._X_dtype:
+            raise ValueError(f"{where!r} {_DAMAGED}: {network} takes {dtype} samples; "
+                             f"expected private._X_dtype ({estimator._X_dtype!r}).")
+    reference = _reference(estimator, key)
+    if reference is None:
+        return
+    got, wanted = _layers(model), _layers(reference)
+    if got != wanted:
+        i = next((i for i, (a, b) in enumerate(zip(got, wanted)) if a != b),
+                 min(len(got), len(wanted)))
+        found = got[i] if i < len(got) else "no layer"
+        expected = wanted[i] if i < len(wanted) else "no layer"
+        raise ValueError(f"{where!r} {_DAMAGED}: {network}'s layer {i} is "
+                         f"{short(str(found), 200)}; expected {short(str(expected), 200)} "
+                         "(class, activation, weight shapes), as the heads and trunk in "
+                         "mtestimator.json build it.")
+
+
+def _check_optimizer(state, model, estimator, key, where):
+    """The saved optimizer state of network ``key``: the values of the
+    variables of the optimizer it was fitted with, built on its weights."""
+    from ..engine.networks import make_optimizer
+
+    name = (getattr(estimator, "_fitted_with", None) or {}).get("optimizer",
+                                                              estimator.optimizer)
+    optimizer = make_optimizer(name, 0.001)
+    optimizer.build(model.trainable_variables)
+    wanted = [(tuple(v.shape), np.dtype(v.dtype).str) for v in optimizer.variables]
+    got = [(tuple(a.shape), a.dtype.str) for a in state]
+    if got != wanted:
+        raise ValueError(f"{where!r} {_DAMAGED}: {archive.optimizer_member(key)} holds "
+                         f"arrays of shapes and dtypes {short(str(got), 200)}; expected "
+                         f"those of the {name} optimizer of {archive.member(key)}, "
+                         f"{short(str(wanted), 200)}.")
+    for i, array in enumerate(state):
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{where!r} {_DAMAGED}: {archive.optimizer_member(key)}'s "
+                             f"array {i} holds non-finite values; expected finite ones.")
 
 
 def load(path):
@@ -175,16 +308,19 @@ def load(path):
     Returns
     -------
     estimator : MultiTaskEstimator, SeparateNetworks or a preset
-        Fitted, predicting exactly as the saved one did.
+        Fitted, predicting exactly as the saved one did, and continuing
+        ``partial_fit`` exactly as it would have (files of format 4).
 
     Raises
     ------
     ValueError
-        If the file is not an mtestimator file, is damaged (the message says
-        where, what was found and what was expected), or was written in
-        another format version.
+        If the file is not an mtestimator file, is damaged or hand-edited (the
+        message says where, what was found and what was expected), or was
+        written in another format version.
     OSError
-        If the file cannot be read (it does not exist, no permission).
+        If the file cannot be read (it does not exist, no permission), or the
+        temporary folder is full or not writable (the message names it, and
+        TMPDIR).
 
     Examples
     --------
@@ -206,7 +342,7 @@ def load(path):
     try:
         Checker().check(meta)
     except Damage as exc:
-        raise ValueError(f"{where!r} is damaged: {str(exc).rstrip('.')}.") from None
+        raise ValueError(f"{where!r} {_DAMAGED}: {str(exc).rstrip('.')}.") from None
     # everything checked: build the estimator
     cls = REGISTRY[meta["class"]]
     estimator = cls(**decode(meta["params"]))
@@ -219,12 +355,30 @@ def load(path):
         heads.append((head_name, head))
     estimator.heads_ = heads
     estimator.trunk_ = decode(meta["trunk"])
+    changed = parts_changed(estimator)
+    if changed:
+        raise ValueError(f"{where!r} {_DAMAGED}: {changed}; expected params to make the "
+                         "heads and trunk of the file.")
     keys = network_keys(cls, [name for name, _ in heads])
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = archive.extract(where, keys, tmp)
-        loaded = {key: _load_network(p, where, tmp, archive.member(key))
-                  for key, p in paths.items()}
+    optimizer_keys = meta.get("optimizers", [])
+    try:
+        folder = tempfile.TemporaryDirectory()
+    except OSError as exc:  # missing, not writable, full
+        raise _temporary_folder(exc, where) from exc
+    try:
+        with folder as tmp:
+            paths = archive.extract(where, keys, tmp, optimizer_keys)
+            loaded = {key: _load_network(p, where, tmp, archive.member(key))
+                      for key, p in paths.items()}
+    except OSError as exc:
+        if exc.errno in archive.LOCAL_ERRNOS:
+            raise _temporary_folder(exc, where) from exc
+        raise
+    states = archive.read_optimizers(where, optimizer_keys)
     for key, model in loaded.items():
-        _check_network(model, key, heads, estimator.input_shape_, where)
+        _check_network(model, key, estimator, where)
+        if key in states:
+            _check_optimizer(states[key], model, estimator, key, where)
     estimator._set_keras_networks(loaded)
+    estimator._optimizer_state = {key: states.get(key) for key in keys}
     return estimator

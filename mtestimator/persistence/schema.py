@@ -21,7 +21,7 @@ from .codec import decode, rebuilt
 from .spec import REGISTRY, Damage, Rebuilt, bad, declared, is_int, is_scalar, is_tuple, \
     short
 
-__all__ = ["Checker", "MAX_ARRAY_BYTES", "MAX_DEPTH"]
+__all__ = ["CODE_PARAMETERS", "Checker", "MAX_ARRAY_BYTES", "MAX_DEPTH"]
 
 #: Containers nested deeper than this are damage (a saved estimator nests ~8 deep).
 MAX_DEPTH = 50
@@ -32,6 +32,8 @@ MAX_ARRAY_BYTES = 2**30
 _DTYPE = re.compile(r"[<>|=]?(?:b1|[iu][1248]|f[248]|U[0-9]{1,9})")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")
 _ARTICLE = {"estimator": "an", "head": "a", "trunk": "a"}
+#: Estimator parameters that hold code: saved as null, never as values.
+CODE_PARAMETERS = ("callbacks",)
 
 
 def _key(path, key):
@@ -43,7 +45,7 @@ def _key(path, key):
 def top_keys(version):
     """The keys of a file of format ``version``."""
     keys = ["format", "version", "class", "params", "fitted", "private", "heads", "trunk"]
-    return keys + ["networks"] if version >= 3 else keys
+    return keys + ["networks"] * (version >= 3) + ["optimizers"] * (version >= 4)
 
 
 def family(cls):
@@ -213,7 +215,8 @@ class Checker:
 
     def state(self, state, path, cls, what, context):
         """The fitted attributes (a JSON object) of a fitted ``cls``: each one's
-        value, then those ``cls`` requires, then how they relate."""
+        value (only those ``cls`` declares), then those ``cls`` requires, then
+        how they relate to each other and to the rest of the file."""
         if not isinstance(state, dict):
             raise bad(path, state, "an object of fitted attributes")
         declarations = declared(cls, "_fitted_state")
@@ -225,9 +228,14 @@ class Checker:
                 raise Damage(f"{where} is not a fitted attribute a file may set; expected "
                              "names such as 'classes_' (a letter first, '_' last), not "
                              f"{skipped} nor an attribute of {cls.__name__}")
+            if name not in declarations:
+                known_ = sorted(n for n, d in declarations.items()
+                                if not isinstance(d, Rebuilt))
+                raise Damage(f"{where} is not a fitted attribute of {cls.__name__}; "
+                             f"expected attributes among {known_}")
             self.value(value, where, 2)
-            declaration = declarations.get(name)
-            if declaration is not None and not declaration.valid(value):
+            declaration = declarations[name]
+            if not declaration.valid(value):
                 raise bad(where, value, declaration.expected)
         for name, declaration in declarations.items():
             if declaration.required and name not in state:
@@ -236,19 +244,21 @@ class Checker:
             if name in state:
                 declaration.relate(state[name], _key(path, name), state, context)
 
-    def private(self, private, cls, heads):
-        """The private state of a fitted estimator ``cls``: exactly the keys it declares."""
-        declarations = declared(cls, "_private_state")
+    def private(self, private, cls, heads, version):
+        """The private state of a fitted estimator ``cls``: exactly the keys it
+        declares (less those of later format versions than ``version``)."""
+        declarations = {name: d for name, d in declared(cls, "_private_state").items()
+                        if d.since <= version}
         if not isinstance(private, dict):
             raise bad("private", private, f"an object with the keys {list(declarations)}")
         if set(private) != set(declarations):
             raise Damage(f"private has the keys {sorted(private)}; expected the keys "
                          f"{sorted(declarations)}")
-        for name in declarations:
-            self.value(private[name], f"private.{name}", 1)
         for name, declaration in declarations.items():
+            self.value(private[name], f"private.{name}", 1)
             if not declaration.valid(private[name]):
                 raise bad(f"private.{name}", private[name], declaration.expected)
+        for name, declaration in declarations.items():
             declaration.relate(private[name], f"private.{name}", private, {"heads": heads})
 
     # -- the file ------------------------------------------------------------------------
@@ -256,7 +266,8 @@ class Checker:
     def check(self, meta):
         """The whole file (format, version and class already checked)."""
         cls = REGISTRY[meta["class"]]
-        keys = top_keys(meta["version"])
+        version = meta["version"]
+        keys = top_keys(version)
         for key in keys:
             if key not in meta:
                 raise Damage(f"its key {key!r} is missing; expected the keys {keys}")
@@ -264,21 +275,28 @@ class Checker:
         if extra:
             raise Damage(f"it has the unexpected key {short(repr(extra[0]))}; expected "
                          f"the keys {keys}")
-        names = self.heads(meta["heads"])
+        heads = self.heads(meta["heads"])
+        names = list(heads)
         expected = network_keys(cls, names)
         networks = meta.get("networks", ["model"])  # format 2: one network
         if networks != expected:
             raise bad("networks", networks, f"{expected}, the networks of {cls.__name__}")
+        optimizers = meta.get("optimizers", [])  # formats 2 and 3: none saved
+        if not (isinstance(optimizers, list) and len(set(map(repr, optimizers)))
+                == len(optimizers) and all(key in expected for key in optimizers)):
+            raise bad("optimizers", optimizers, f"a list of distinct network keys among "
+                                                f"{expected} (the optimizers saved)")
         self.estimator(meta["trunk"], "trunk", 0, "trunk")
         self.estimator_parameters(cls, meta["params"])
-        self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": names})
-        self.private(meta["private"], cls, names)
+        self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": heads})
+        self.private(meta["private"], cls, heads, version)
 
     def heads(self, heads):
-        """``[[name, head spec, fitted state], ...]``: the names."""
+        """``[[name, head spec, fitted state], ...]``: ``{name: (class, parameters,
+        fitted state)}``, each state checked once all heads are known."""
         if not isinstance(heads, list) or not heads:
             raise bad("heads", heads, "a non-empty list of [name, head spec, fitted state]")
-        names = []
+        found = {}
         for i, entry in enumerate(heads):
             path = f"heads[{i}]"
             if not isinstance(entry, list) or len(entry) != 3:
@@ -287,18 +305,24 @@ class Checker:
             if not isinstance(name, str) or not name or "__" in name or "/" in name:
                 raise bad(f"{path}[0]", name, "a head name: a non-empty string without "
                                               "'__' or '/'")
-            if name in names:
+            if name in found:
                 raise Damage(f"{path}[0] repeats the head name {name!r}; expected "
                              "distinct names")
-            names.append(name)
-            head_cls = self.estimator(spec, f"{path}[1]", 1, "head")
-            self.state(state, f"{path}[2]", head_cls, head_cls.__name__, {"name": name})
-        return names
+            found[name] = (self.estimator(spec, f"{path}[1]", 1, "head"), spec["params"],
+                           state)
+        for i, (name, (head_cls, _, state)) in enumerate(found.items()):
+            self.state(state, f"heads[{i}][2]", head_cls, head_cls.__name__,
+                       {"name": name, "heads": found})
+        return found
 
     def estimator_parameters(self, cls, params):
         """The estimator's parameters: heads and trunk checked here (then built, to
         be checked against the estimator's constraints), the rest as values."""
         special = {}
+        for name in CODE_PARAMETERS:
+            if isinstance(params, dict) and params.get(name) not in (None, []):
+                raise bad(f"params.{name}", params[name],
+                          f"null: {name} are code, which a file never holds")
         if isinstance(params, dict) and "heads" in params and "heads" in \
                 param_names(cls):
             given = params["heads"]

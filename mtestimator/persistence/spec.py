@@ -16,15 +16,22 @@ check a file:
     ``"estimator"``, ``"head"`` or ``"trunk"``: where in a file the class
     may stand.
 
-A subclass's declarations add to (and override) those of its bases.
-Attributes a class does not declare may still be in a file, as plain
-values, when their names look like fitted attributes.
+A subclass's declarations add to (and override) those of its bases. A
+file may set no attribute its class does not declare. ``relate`` checks an
+attribute against the others of its object and, through ``context``,
+against the rest of the file: ``context["heads"]`` maps each head's name to
+``(class, parameters, fitted state)`` as the file gives them (JSON), and
+``context["name"]`` is the name of the head being checked.
 """
+
+import json
+import math
 
 import numpy as np
 
-__all__ = ["REGISTRY", "Array", "ClassWeights", "Classes", "ColumnNames", "Damage", "Flag",
-           "HeadName", "History", "Integer", "OneOf", "Rebuilt", "Seed", "Shape",
+__all__ = ["REGISTRY", "Array", "ClassWeights", "Classes", "ColumnNames", "ConditionHead",
+           "Damage", "FeatureNames", "Features", "FitSettings", "Flag", "HeadCopy", "HeadName",
+           "History", "Integer", "OneOf", "PerUnits", "Rebuilt", "Seed", "Shape",
            "TargetLayout", "Text", "declared", "register"]
 
 #: Class name -> class, for every class a saved file may name.
@@ -121,13 +128,14 @@ class Declaration:
     """What one fitted attribute must be. ``valid(value)`` checks the JSON value
     alone (else the file is damaged: "expected ``self.expected``");
     ``relate(value, path, state, context)`` checks it against the other
-    attributes of the same object once all are valid (raises :class:`Damage`).
-    ``required``: a fitted object always has it."""
+    attributes of the same object and the rest of the file once all are
+    valid (raises :class:`Damage`). ``required``: a fitted object always has
+    it; ``since``: in files of this format version on (private state)."""
 
     expected = "a value"
 
-    def __init__(self, *, required=False):
-        self.required = required
+    def __init__(self, *, required=False, since=2):
+        self.required, self.since = required, since
 
     def valid(self, value):
         return True
@@ -157,6 +165,28 @@ class Integer(Declaration):
             raise bad(path, value, f"{self.equals} ({state[self.equals]})")
 
 
+class Features(Integer):
+    """``n_features_in_``: the first dimension of a sample (``input_shape_``)."""
+
+    def relate(self, value, path, state, context):
+        shape = state.get("input_shape_")
+        if is_tuple(shape) and shape["__tuple__"] and value != shape["__tuple__"][0]:
+            raise bad(path, value, f"the features of input_shape_ "
+                                   f"({shape['__tuple__'][0]}), what the network takes")
+
+
+class Iterations(Integer):
+    """``n_iter_``: the epochs of the longest training loss in ``history_``."""
+
+    def relate(self, value, path, state, context):
+        history = state.get("history_")
+        if not isinstance(history, dict):
+            return
+        lengths = [len(v) for k, v in history.items() if not k.startswith("val_")]
+        if lengths and value != max(lengths):
+            raise bad(path, value, f"the epochs of history_ ({max(lengths)})")
+
+
 class Flag(Declaration):
     expected = "true or false"
 
@@ -179,9 +209,22 @@ class HeadName(Text):
             raise bad(path, value, f"the head's name {context['name']!r}")
 
 
+class ConditionHead(Text):
+    """The head that predicts a conditional head's condition: another head of
+    the file, a ClassificationHead."""
+
+    def relate(self, value, path, state, context):
+        heads = context["heads"]
+        others = [n for n, (cls, _, _) in heads.items()
+                  if n != context["name"] and cls.__name__ == "ClassificationHead"]
+        if value not in others:
+            raise bad(path, value, f"the name of another ClassificationHead of the file, "
+                                   f"one of {others}")
+
+
 class OneOf(Declaration):
-    def __init__(self, *options, required=False):
-        super().__init__(required=required)
+    def __init__(self, *options, required=False, since=2):
+        super().__init__(required=required, since=since)
         self.options = options
         self.expected = " or ".join(repr(o) for o in options)
 
@@ -189,11 +232,36 @@ class OneOf(Declaration):
         return isinstance(value, str) and value in self.options
 
 
+class PerUnits(OneOf):
+    """``one`` for a head of one output unit, else ``many`` (sigmoid or softmax)."""
+
+    def __init__(self, one, many, *, required=False):
+        super().__init__(one, many, required=required)
+
+    def relate(self, value, path, state, context):
+        units = state.get("output_units_")
+        wanted = self.options[0] if units == 1 else self.options[1]
+        if value != wanted:
+            raise bad(path, value, f"{wanted!r} for output_units_ ({units})")
+
+
 class Seed(Declaration):
     expected = "null or an integer"
 
     def valid(self, value):
         return value is None or is_int(value)
+
+
+class FitSettings(Declaration):
+    """What partial_fit cannot change: ``{"optimizer": name, "uncertainty": flag}``."""
+
+    expected = "null or an object {'optimizer': a string, 'uncertainty': true or false}"
+
+    def valid(self, value):
+        return value is None or (isinstance(value, dict)
+                                 and set(value) == {"optimizer", "uncertainty"}
+                                 and isinstance(value["optimizer"], str)
+                                 and isinstance(value["uncertainty"], bool))
 
 
 class Shape(Declaration):
@@ -204,7 +272,14 @@ class Shape(Declaration):
 
 
 class History(Declaration):
+    """Per-epoch losses; ``per_head``: one network per head, whose losses are
+    ``<head>_loss`` (and ``val_<head>_loss``) for every head of the file."""
+
     expected = "an object of lists of numbers"
+
+    def __init__(self, *, per_head=False, required=False):
+        super().__init__(required=required)
+        self.per_head = per_head
 
     def valid(self, value):
         return isinstance(value, dict) and all(
@@ -212,18 +287,45 @@ class History(Declaration):
                                         and not isinstance(x, bool) for x in v)
             for v in value.values())
 
+    def relate(self, value, path, state, context):
+        if not self.per_head:
+            return
+        heads = list(context["heads"])
+        allowed = {f"{p}{h}_loss" for h in heads for p in ("", "val_")}
+        wrong = sorted(set(value) - allowed)
+        missing = [f"{h}_loss" for h in heads if f"{h}_loss" not in value]
+        if wrong or missing:
+            raise Damage(f"{path} has the keys {sorted(value)}; expected the losses of the "
+                         f"heads' networks, {[f'{h}_loss' for h in heads]} (and "
+                         "'val_<head>_loss' with early stopping)")
+
 
 _KIND_WORDS = {"biufU": "", "f": " of floats", "U": " of strings"}
 
 
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 class Array(Declaration):
     """A 1-D array of the dtype kinds ``kinds``; ``none``: null allowed;
-    ``per_unit``: one value per output unit (``output_units_``)."""
+    ``per_unit``: one value per output unit (``output_units_``); ``finite``:
+    every value a finite number, at least ``low`` (above it with
+    ``open_low``) and at most ``high``; ``meaning``: what the values are, for
+    messages."""
 
-    def __init__(self, kinds="biufU", *, none=False, per_unit=False, required=False):
+    def __init__(self, kinds="biufU", *, none=False, per_unit=False, required=False,
+                 finite=False, low=None, high=None, open_low=False, meaning=None):
         super().__init__(required=required)
         self.kinds, self.none, self.per_unit = kinds, none, per_unit
+        self.finite, self.low, self.high, self.open_low = finite, low, high, open_low
         self.expected = f"{'null or ' if none else ''}a 1-D array{_KIND_WORDS[kinds]}"
+        words = "a finite number"
+        if low is not None and high is not None:
+            words += f" in {'(' if open_low else '['}{low:g}, {high:g}]"
+        elif low is not None:
+            words += f" {'>' if open_low else '>='} {low:g}"
+        self.element = words + (f" ({meaning})" if meaning else "")
 
     def valid(self, value):
         if self.none and value is None:
@@ -233,43 +335,116 @@ class Array(Declaration):
         dtype, shape = array_info(value)
         return len(shape) == 1 and dtype.kind in self.kinds
 
+    def _in_range(self, v):
+        if not (_number(v) and math.isfinite(v)):
+            return False
+        if self.low is not None and (v <= self.low if self.open_low else v < self.low):
+            return False
+        return self.high is None or v <= self.high
+
     def relate(self, value, path, state, context):
-        if self.per_unit and value is not None:
+        if value is None:
+            return
+        if self.finite:
+            for i, item in enumerate(value["__ndarray__"]):
+                if not self._in_range(item):
+                    raise bad(f"{path}[{i}]", item, self.element)
+        if self.per_unit:
             size, units = array_info(value)[1][0], state["output_units_"]
             if size != units:
                 raise Damage(f"{path} has {size} values; expected output_units_ ({units})")
 
 
 class Classes(Array):
-    """The classes of a head: as many as its output units (or 2 for one unit);
-    ``units=False``: an estimator's copy, not checked against units."""
+    """The classes of a head: distinct (``ordered``: sorted as ``np.unique``
+    gives them, the order of the output units), as many as its output units
+    (or 2 for one unit)."""
 
-    def __init__(self, *, units=True, required=False):
+    def __init__(self, *, ordered=True, required=False):
         super().__init__(required=required)
-        self.units = units
+        self.ordered = ordered
 
     def relate(self, value, path, state, context):
-        if not self.units:
-            return
-        n_classes, units = array_info(value)[1][0], state["output_units_"]
+        classes = value["__ndarray__"]
+        unique = np.unique(np.asarray(classes, dtype=np.dtype(value["dtype"]))).tolist()
+        if len(unique) != len(classes):
+            raise bad(path, value, f"distinct classes; it holds {short(repr(classes))}")
+        if self.ordered and unique != classes:
+            raise Damage(f"{path} holds the classes {short(repr(classes))}; expected them "
+                         f"sorted as np.unique gives them, {short(repr(unique))} (the order "
+                         "of the network's outputs)")
+        n_classes, units = len(classes), state["output_units_"]
         if n_classes != units and not (units == 1 and n_classes == 2):
             raise Damage(f"{path} has {n_classes} classes, which output_units_ ({units}) "
                          f"cannot predict; expected {units} classes"
                          f"{' (or 2)' if units == 1 else ''}")
 
 
-class ClassWeights(Array):
-    """Null, or one weight per class (``classes_``)."""
+class HeadCopy(Array):
+    """An estimator's copy of the attribute ``name`` of its one head that has it
+    (``classes_`` of a single-head or joint estimator, ``threshold_``), a 1-D
+    array of the dtype kinds ``kinds`` or null."""
 
-    def __init__(self):
-        super().__init__("f", none=True)
+    def __init__(self, name, kinds="biufU"):
+        super().__init__(kinds, none=True)
+        self.name = name
 
     def relate(self, value, path, state, context):
+        owners = [(n, s[self.name]) for n, (_, _, s) in context["heads"].items()
+                  if isinstance(s, dict) and self.name in s]
+        if len(owners) != 1:
+            raise Damage(f"{path} is set, but {len(owners)} heads of the file have "
+                         f"{self.name}; expected the copy of the one head's")
+        name, theirs = owners[0]
+        if _json_text(value) != _json_text(theirs):
+            raise Damage(f"{path} is {short(_json_text(value), 80)}; expected the head "
+                         f"{name!r}'s {self.name} {short(_json_text(theirs), 80)}")
+
+
+def _json_text(value):
+    """A JSON value as text: equal values give equal texts (NaN too)."""
+    if isinstance(value, dict) and "__ndarray__" in value:
+        value = value["__ndarray__"]
+    return json.dumps(value, sort_keys=True)
+
+
+class ClassWeights(Array):
+    """Null, or one finite non-negative weight per class (``classes_``)."""
+
+    def __init__(self):
+        super().__init__("f", none=True, finite=True, low=0, meaning="a class weight")
+
+    def relate(self, value, path, state, context):
+        super().relate(value, path, state, context)
         if value is not None and "classes_" in state:
             size, n_classes = array_info(value)[1][0], array_info(state["classes_"])[1][0]
             if size != n_classes:
                 raise Damage(f"{path} has {size} values; expected one per class "
                              f"({n_classes})")
+
+
+class FeatureNames(Array):
+    """``feature_names_in_``: distinct strings, one per feature: ``n_features_in_``
+    of them, or (a KerasTrunk keeps no ``n_features_in_``) the first dimension of
+    ``input_shape_``."""
+
+    def __init__(self):
+        super().__init__("U")
+
+    def relate(self, value, path, state, context):
+        names = value["__ndarray__"]
+        if len(set(names)) != len(names):
+            raise bad(path, value, f"distinct column names; it holds {short(repr(names))}")
+        shape = state.get("input_shape_")
+        if "n_features_in_" in state:
+            count, source = state["n_features_in_"], "n_features_in_"
+        elif is_tuple(shape) and shape["__tuple__"]:
+            count, source = shape["__tuple__"][0], "the features of input_shape_"
+        else:
+            return
+        if count != len(names):
+            raise Damage(f"{path} has {len(names)} names; expected {source} ({count}), "
+                         "one per feature")
 
 
 class ColumnNames(Declaration):
@@ -288,8 +463,10 @@ def column(value):
 
 
 class TargetLayout(Declaration):
-    """y's columns by head: ``[(column, head name), ...]``, at least one column
-    per head; null only for one head on the whole y."""
+    """y's columns by head: ``[(column, head name), ...]`` in y's order, each
+    head's columns those its ``columns`` parameter names (a DataFrame's
+    labels, or positions), as many as it predicts; null only for one head
+    on the whole y."""
 
     expected = "null or a list of (column, head name) pairs"
 
@@ -298,22 +475,65 @@ class TargetLayout(Declaration):
 
     def relate(self, value, path, state, context):
         heads = context["heads"]
+        names = list(heads)
         if value is None:
             if len(heads) != 1:
                 raise Damage(f"{path} is null, which only one head may have; expected "
-                             f"the columns of the heads {heads}")
+                             f"the columns of the heads {names}")
             return
-        owners = set()
+        owned = {name: [] for name in names}
         for i, pair in enumerate(value):
             where = f"{path}[{i}]"
             if not (is_tuple(pair) and len(pair["__tuple__"]) == 2
                     and column(pair["__tuple__"][0])):
                 raise bad(where, pair, "a (column, head name) pair")
-            owner = pair["__tuple__"][1]
+            key, owner = pair["__tuple__"]
             if owner not in heads:
-                raise bad(f"{where}[1]", owner, f"the name of a head, one of {heads}")
-            owners.add(owner)
-        missing = [h for h in heads if h not in owners]
+                raise bad(f"{where}[1]", owner, f"the name of a head, one of {names}")
+            owned[owner].append(key)
+        missing = [h for h in names if not owned[h]]
         if missing:
             raise Damage(f"{path} gives no column to the heads {missing}; expected at "
                          "least one column per head")
+        keys = [_json_text(pair["__tuple__"][0]) for pair in value]
+        frame = state.get("_target_frame_columns")
+        order = [_json_text(c) for c in frame] if isinstance(frame, list) else \
+            [_json_text(i) for i in range(len(value))]
+        positions = [order.index(k) if k in order else None for k in keys]
+        if None in positions or positions != sorted(set(positions)):
+            raise Damage(f"{path} lists the columns {_shown(keys)}; expected distinct "
+                         f"columns of y in y's order, {_shown(order)}")
+        for name, (cls, params, _) in heads.items():
+            wanted = _head_columns(params.get("columns") if isinstance(params, dict)
+                                   else None, order)
+            if wanted is not None and sorted(wanted) != sorted(
+                    order.index(_json_text(k)) for k in owned[name]):
+                got = [order[p] for p in sorted(order.index(_json_text(k))
+                                                for k in owned[name])]
+                raise Damage(f"{path} gives head {name!r} the columns {_shown(got)}; "
+                             f"expected those of its columns parameter, "
+                             f"{_shown([order[p] for p in wanted])}")
+
+
+def _shown(texts):
+    """Columns given as JSON texts, shown as the values they are."""
+    return short(repr([json.loads(t) for t in texts]), 120)
+
+
+def _head_columns(columns, order):
+    """The positions in y (``order``: the columns as JSON texts) of a head's
+    ``columns`` parameter (JSON), or None when they cannot be told."""
+    if columns is None:
+        return None
+    items = columns if isinstance(columns, list) else \
+        columns["__tuple__"] if is_tuple(columns) else [columns]
+    found = []
+    for item in items:
+        text = _json_text(item)
+        if text in order:
+            found.append(order.index(text))
+        elif is_int(item) and -len(order) <= item < len(order):
+            found.append(item % len(order))
+        else:
+            return None
+    return found
