@@ -1,0 +1,71 @@
+"""Temperature scaling of a head's probabilities: one temperature fitted on held-out rows, applied at predict."""
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+__all__ = ["fit_temperature", "scale_softmax", "scale_sigmoid"]
+
+#: Probabilities are clipped to [_EPS, 1 - _EPS] before their logits are taken
+#: (a float32 sigmoid or softmax may give exactly 0 or 1).
+_EPS = 1e-7
+#: The temperature is searched in [1 / _LIMIT, _LIMIT] (on a log scale).
+_LIMIT = 100.0
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def scale_softmax(proba, temperature):
+    """Softmax probabilities (n, k) with their logits divided by ``temperature``
+    (``log p`` are the logits up to a constant per row)."""
+    z = np.log(np.clip(np.asarray(proba, np.float64), _EPS, None)) / temperature
+    return np.exp(_log_softmax(z))
+
+
+def scale_sigmoid(p, temperature):
+    """Sigmoid probabilities with their logits divided by ``temperature``
+    (elementwise; ``temperature`` broadcasts, e.g. one per label column)."""
+    return 1.0 / (1.0 + np.exp(-_logit(p) / temperature))
+
+
+def _softmax_nll(proba, idx):
+    z = np.log(np.clip(np.asarray(proba, np.float64), _EPS, None))
+    return lambda t: -np.mean(_log_softmax(z / np.exp(t))[np.arange(len(idx)), idx])
+
+
+def _sigmoid_nll(p, y):
+    z, y = _logit(p), np.asarray(y, np.float64)
+    # -log sigmoid(s) = logaddexp(0, -s), -log(1 - sigmoid(s)) = logaddexp(0, s)
+    return lambda t: np.mean(np.logaddexp(0, np.where(y > 0.5, -1, 1) * z / np.exp(t)))
+
+
+def fit_temperature(proba, y, *, softmax):
+    """The temperature that minimises the log loss of ``proba`` on labels ``y``.
+
+    Parameters
+    ----------
+    proba : ndarray
+        Softmax probabilities (n, k) with ``softmax=True`` (``y``: class
+        indices), else sigmoid probabilities (n,) (``y``: 0/1).
+    y : ndarray of shape (n,)
+    softmax : bool
+
+    Returns
+    -------
+    temperature : float
+        1.0 when there are no rows.
+    """
+    if len(y) == 0:
+        return 1.0
+    nll = _softmax_nll(proba, y) if softmax else _sigmoid_nll(proba, y)
+    limit = np.log(_LIMIT)
+    found = minimize_scalar(nll, bounds=(-limit, limit), method="bounded",
+                            options={"xatol": 1e-6})
+    return float(np.exp(found.x)) if nll(found.x) <= nll(0.0) else 1.0
