@@ -24,18 +24,21 @@ def rank(n, level):
     return math.ceil(round((n + 1) * level, 9))
 
 
-def class_scores(proba, set_method):
+def class_scores(proba, set_method, u=None):
     """The non-conformity score of every class, (n, n_classes).
 
-    ``"lac"``: ``1 - p``. ``"aps"``: the probability mass of the classes at
-    least as probable as the class (itself included; ties in column order),
-    without the random tie-break (so the sets are slightly conservative).
+    ``"lac"``: ``1 - p``. ``"aps"``: the probability mass of the classes more
+    probable than the class (ties in column order) plus ``u`` times its own
+    probability; ``u`` (one per row, uniform in [0, 1]) is the random
+    tie-break that makes the coverage exact rather than conservative
+    (``u=None``: 1, the class's whole probability).
     """
     proba = np.asarray(proba, np.float64)
     if set_method == "lac":
         return 1.0 - proba
     order = np.argsort(-proba, axis=1, kind="stable")
-    mass = np.cumsum(np.take_along_axis(proba, order, axis=1), axis=1)
+    ordered = np.take_along_axis(proba, order, axis=1)
+    mass = np.cumsum(ordered, axis=1) - ordered * (0.0 if u is None else 1.0 - u[:, None])
     scores = np.empty_like(proba)
     np.put_along_axis(scores, order, mass, axis=1)
     return scores

@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import KFold, check_cv, train_test_split
 from sklearn.pipeline import Pipeline
@@ -62,13 +63,16 @@ class _Fold:
 
 
 def _spread_features(Z):
+    """The features of the spread models: 2-D, numeric, dense."""
+    if sp.issparse(Z):
+        Z = Z.toarray()
     try:
-        return check_array(Z, accept_sparse=False, dtype=np.float64, ensure_all_finite=False)
+        return check_array(Z, dtype=np.float64, ensure_all_finite=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             "scale='mad' estimates the spread of the residuals from the features the "
-            f"final estimator sees, which must be a 2-D numeric array ({exc}). Put the "
-            "encoding in a Pipeline before the estimator, or use scale=None."
+            f"final estimator sees, which must be a 2-D numeric array ({exc}). Use "
+            "scale=None (e.g. with sequences), or a Pipeline that encodes the features."
         ) from exc
 
 
@@ -112,12 +116,15 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         features the final estimator sees; they must be numeric.
     set_method : {"aps", "lac"}, default="aps"
         Classification scores: ``"aps"`` (adaptive prediction sets, Romano
-        et al., 2020; without the random tie-break) adds classes by
-        decreasing probability until the calibrated mass is reached; ``"lac"``
-        keeps the classes whose probability is above a calibrated threshold
-        (smallest sets on average).
+        et al., 2020, randomized) adds classes by decreasing probability
+        until the calibrated mass is reached, the last one with a random
+        tie-break so that the coverage is the level, not above it (the draws
+        are seeded: ``predict_set`` gives the same sets for the same X,
+        and an empty set is possible); ``"lac"`` keeps the classes whose
+        probability is above a calibrated threshold (smallest sets on
+        average).
     random_state : int, RandomState instance or None, default=None
-        The calibration split or the folds' shuffle.
+        The calibration split or the folds' shuffle, and APS's tie-breaks.
 
     Attributes
     ----------
@@ -185,9 +192,8 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------
 
-    def _folds(self, n):
+    def _folds(self, n, seed):
         """``(training rows, calibration rows)`` of each model."""
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rows = np.arange(n)
         if self.method == "split":
             return [train_test_split(rows, test_size=self.calibration_fraction,
@@ -238,15 +244,17 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
                 "a single-output scikit-learn estimator, use MAPIE."
             )
         n = _num_samples(X)
-        folds = self._folds(n)
+        self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        folds = self._folds(n, self._seed)
         self.estimators_, fitted = [], []
         for train, calibration in folds:
             model = self._fit_one(X, y, train, fit_params)
+            if not fitted:  # the heads are known: the levels checked before more training
+                heads = _final(model).heads_
+                self.head_kinds_ = {name: head.kind for name, head in heads}
+                self.confidence_levels_ = self._levels(list(self.head_kinds_))
             self.estimators_.append(model)
             fitted.append(_Fold(model, calibration))
-        heads = _final(fitted[0].model).heads_
-        self.head_kinds_ = {name: head.kind for name, head in heads}
-        self.confidence_levels_ = self._levels(list(self.head_kinds_))
         if self.scale == "mad":
             for fold, (train, _) in zip(fitted, folds):
                 self._fit_spread(fold, X, y, train)
@@ -297,9 +305,16 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
                 models.append(_Spread(residual).fit(Z[keep], residual))
             fold.spread[name] = models
 
+    def _tie_breaks(self, rng, n, n_columns):
+        """APS's uniform tie-breaks, one per row (and label); None with LAC."""
+        if self.set_method != "aps":
+            return [None] * n_columns
+        return list(rng.uniform(size=(n_columns, n)))
+
     def _calibrate(self, fitted, X, y):
         """Per head: the calibration scores (NaN where a row has no label) and folds."""
         scores, folds = {}, {}
+        rng = np.random.default_rng(self._seed)
         for number, fold in enumerate(fitted):
             X_cal = _safe_indexing(X, fold.rows)
             outputs = fold.outputs(X_cal)
@@ -310,10 +325,12 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
                 if kind == "regressor":
                     s = np.abs(target - out) / fold.spreads(X_cal, name, out.shape[1])
                 elif kind == "classifier":
-                    s = class_scores(out, self.set_method)[np.arange(len(target)), target]
+                    u = self._tie_breaks(rng, len(target), 1)[0]
+                    s = class_scores(out, self.set_method, u)[np.arange(len(target)), target]
                     s = s.reshape(-1, 1)
                 else:
-                    s = np.stack([class_scores(out[:, j], self.set_method)[
+                    u = self._tie_breaks(rng, len(target), out.shape[1])
+                    s = np.stack([class_scores(out[:, j], self.set_method, u[j])[
                         np.arange(len(target)), np.nan_to_num(target[:, j]).astype(int)]
                         for j in range(out.shape[1])], axis=1)
                     s[np.isnan(target)] = np.nan
@@ -393,17 +410,20 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         """
         names = self._heads_of(("classifier", "multilabel"), "predict_set")
         outputs = [fold.outputs(X) for fold in self._fitted]
+        rng = np.random.default_rng(self._seed + 1)  # the same sets at every call
         result = {}
         for name in names:
-            level = self.confidence_levels_[name]
-            if self.head_kinds_[name] == "classifier":
-                test = np.stack([class_scores(o[name], self.set_method) for o in outputs])
-                result[name] = prediction_set(test, *self._column(name, 0), level)
-                continue
-            result[name] = np.stack([prediction_set(
-                np.stack([class_scores(o[name][:, j], self.set_method) for o in outputs]),
-                *self._column(name, j), level) for j in range(outputs[0][name].shape[1])],
-                axis=1)
+            level, n = self.confidence_levels_[name], _num_samples(X)
+            probas = ([outputs_[name] for outputs_ in outputs],) \
+                if self.head_kinds_[name] == "classifier" else \
+                [[o[name][:, j] for o in outputs] for j in range(outputs[0][name].shape[1])]
+            u = self._tie_breaks(rng, n, len(probas))
+            sets = [prediction_set(np.stack([class_scores(p, self.set_method, u[j])
+                                             for p in per_fold]),
+                                   *self._column(name, j), level)
+                    for j, per_fold in enumerate(probas)]
+            result[name] = sets[0] if self.head_kinds_[name] == "classifier" else \
+                np.stack(sets, axis=1)
         return result
 
 
