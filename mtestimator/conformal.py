@@ -13,6 +13,7 @@ from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 from ._base import BaseMultiTask
 from ._compat import HasMethods, Interval, StrOptions, fit_context
 from ._conformal_scores import class_scores, interval, prediction_set
+from .heads import _missing_mask, _natural
 
 __all__ = ["ConformalMultiTask"]
 
@@ -34,11 +35,22 @@ class _Fold:
         """X as the final estimator sees it (after a Pipeline's steps)."""
         return self.model[:-1].transform(X) if isinstance(self.model, Pipeline) else X
 
-    def outputs(self, X):
+    @staticmethod
+    def _aligned(proba, own, classes):
+        """Probabilities in the columns of ``classes`` (0 for a class this fold's
+        model did not see; CV+ folds may miss a rare class)."""
+        if classes is None or np.array_equal(own, classes):
+            return proba
+        out = np.zeros((len(proba), len(classes)))
+        out[:, np.searchsorted(classes, own)] = proba
+        return out
+
+    def outputs(self, X, classes=None):
         """Per head: predictions (n, k) of a regression head, probabilities
         (n, n_classes) of a classification head, (n, n_labels, 2) of a
         multi-label head. Conditional heads: on every row, as if the
-        condition held."""
+        condition held. ``classes``: head -> the columns wanted."""
+        classes = classes or {}
         final = _final(self.model)
         raw = final._predict_raw(self.features(X))
         out = {}
@@ -46,7 +58,8 @@ class _Fold:
             if head.kind == "regressor":
                 out[name] = np.asarray(head.decode(raw[name]), np.float64).reshape(len(raw[name]), -1)
             elif head.kind == "classifier":
-                out[name] = head.predict_proba(raw[name])
+                out[name] = self._aligned(head.predict_proba(raw[name]), head.classes_,
+                                          classes.get(name))
             else:
                 p = head.predict_proba(raw[name])
                 out[name] = np.stack([1.0 - p, p], axis=2)
@@ -278,8 +291,7 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         out = {}
         for name, head in final.heads_:
             if head.kind == "classifier":
-                idx, given = head._indices(natural[name])
-                target = idx
+                target, given = _class_indices(head, natural[name])
             else:
                 target = np.asarray(natural[name], np.float64).reshape(len(natural[name]), -1)
                 given = ~np.isnan(target).all(axis=1)
@@ -326,8 +338,10 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
                     s = np.abs(target - out) / fold.spreads(X_cal, name, out.shape[1])
                 elif kind == "classifier":
                     u = self._tie_breaks(rng, len(target), 1)[0]
-                    s = class_scores(out, self.set_method, u)[np.arange(len(target)), target]
-                    s = s.reshape(-1, 1)
+                    s = class_scores(out, self.set_method, u)[
+                        np.arange(len(target)), np.maximum(target, 0)]
+                    # a class the fold's model never saw: no set of it covers the row
+                    s = np.where(target >= 0, s, np.inf).reshape(-1, 1)
                 else:
                     u = self._tie_breaks(rng, len(target), out.shape[1])
                     s = np.stack([class_scores(out[:, j], self.set_method, u[j])[
@@ -409,7 +423,9 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
             per label whether "absent" (0) and "present" (1) are in its set.
         """
         names = self._heads_of(("classifier", "multilabel"), "predict_set")
-        outputs = [fold.outputs(X) for fold in self._fitted]
+        classes = {name: head.classes_ for name, head in _final(self.estimator_).heads_
+                   if head.kind == "classifier"}
+        outputs = [fold.outputs(X, classes) for fold in self._fitted]
         rng = np.random.default_rng(self._seed + 1)  # the same sets at every call
         result = {}
         for name in names:
@@ -442,6 +458,18 @@ class _Spread:
 
     def predict(self, Z):
         return np.maximum(self.model.predict(Z), self.floor)
+
+
+def _class_indices(head, labels):
+    """Each label's column in ``head.classes_`` (-1: a class the head did not
+    see in its training rows) and where a label is given."""
+    labels = np.asarray(labels)
+    given = ~_missing_mask(labels)
+    values = _natural(labels[given])
+    found = np.clip(np.searchsorted(head.classes_, values), 0, len(head.classes_) - 1)
+    idx = np.zeros(len(labels), np.int64)
+    idx[given] = np.where(head.classes_[found] == values, found, -1)
+    return idx, given
 
 
 def _num_samples_or_none(value):
