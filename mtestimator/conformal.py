@@ -71,8 +71,7 @@ class _Fold:
         if models is None:
             return np.ones((_num_samples(X), n_columns))
         Z = _spread_features(self.features(X))
-        return np.column_stack([m.predict(Z) for m in models]) if models else \
-            np.ones((len(Z), n_columns))
+        return np.column_stack([m.predict(Z) for m in models])
 
 
 def _spread_features(Z):
