@@ -33,7 +33,7 @@ HEADS = [("value", RegressionHead(0)), ("group", ClassificationHead(1)),
 
 def network(heads=HEADS, **kw):
     return MultiTaskEstimator(heads=heads, trunk=MLPTrunk((8,)), **{
-        "epochs": 5, "random_state": 0, **kw})
+        "epochs": 3, "random_state": 0, **kw})
 
 
 def coverage(conformal, X_test, Y_test):
@@ -55,8 +55,7 @@ def split():
                               random_state=0).fit(X[:N_FIT], Y[:N_FIT])
 
 
-@pytest.mark.backend
-@pytest.mark.parametrize("method", ["split", "cv+"])
+@pytest.mark.parametrize("method", [pytest.param("split", marks=pytest.mark.backend), "cv+"])
 def test_coverage_near_nominal_on_generated_data(method, request):
     conformal = request.getfixturevalue("split") if method == "split" else ConformalMultiTask(
         network(), method="cv+", cv=2, scale="mad", random_state=0).fit(X[:N_FIT], Y[:N_FIT])
@@ -125,7 +124,7 @@ def test_shapes_levels_and_round_trips(split):
     again = pickle.loads(pickle.dumps(split))
     np.testing.assert_array_equal(again.predict_interval(X[:7])["value"], intervals["value"])
     np.testing.assert_array_equal(again.predict_set(X[:7])["tags"], sets["tags"])
-    assert clone(split).get_params()["estimator__epochs"] == 5
+    assert clone(split).get_params()["estimator__epochs"] == 3
     # a level per head: a lower level never widens an interval
     levels = {"value": 0.5, "group": 0.9, "tags": 0.9, "when": 0.9}
     narrow = clone(split).set_params(confidence_level=levels)
@@ -195,7 +194,6 @@ def test_temperature_lowers_held_out_log_loss(softmax):
         np.testing.assert_array_equal(fixed > 0.5, sharp > 0.5)
 
 
-@pytest.mark.backend
 def test_temperature_heads_keep_predictions_and_save(tmp_path):
     from mtestimator import load
 
