@@ -226,3 +226,15 @@ def test_bad_calibration():
     with pytest.raises(InvalidParameterError, match="'calibration' parameter"):
         network([("g", ClassificationHead(calibration="platt"))], epochs=1).fit(
             X[:40], Y[:40, 1])
+    with pytest.raises(ValueError, match="Head 'g' has calibration='temperature'.*Set "
+                                         "early_stopping=True on MultiTaskEstimator"):
+        network([("g", MultiLabelHead(calibration="temperature"))], epochs=1).fit(
+            X[:40], Y[:40, 2:4])
+
+
+def test_temperature_prior_keeps_separated_rows_near_one():
+    from mtestimator.heads._calibration import fit_temperature
+
+    proba = np.array([0.9, 0.2, 0.95, 0.1] * 10)  # all on the right side of 0.5
+    y = (proba > 0.5).astype(int)
+    assert 0.4 < fit_temperature(proba, y, softmax=False) < 1.0

@@ -10,6 +10,9 @@ __all__ = ["fit_temperature", "scale_softmax", "scale_sigmoid"]
 _EPS = 1e-7
 #: The temperature is searched in [1 / _LIMIT, _LIMIT] (on a log scale).
 _LIMIT = 100.0
+#: The prior's standard deviation of log(temperature): T within [0.37, 2.7]
+#: at 2 standard deviations unless the rows say otherwise.
+_PRIOR_SD = 0.5
 
 
 def _logit(p):
@@ -47,7 +50,13 @@ def _sigmoid_nll(p, y):
 
 
 def fit_temperature(proba, y, *, softmax):
-    """The temperature that minimises the log loss of ``proba`` on labels ``y``.
+    """The temperature that minimises the log loss of ``proba`` on labels ``y``,
+    with a normal prior of standard deviation ``_PRIOR_SD`` on ``log(temperature)``.
+
+    The prior (``log(T)**2 / (2 * _PRIOR_SD**2)`` added to the summed log loss) keeps ``T``
+    near 1 when the rows give little evidence: on a validation split that the
+    network separates perfectly, the log loss alone falls as ``T`` goes to 0,
+    and such a temperature would make every test mistake cost a fortune.
 
     Parameters
     ----------
@@ -62,10 +71,12 @@ def fit_temperature(proba, y, *, softmax):
     temperature : float
         1.0 when there are no rows.
     """
-    if len(y) == 0:
+    n = len(y)
+    if n == 0:
         return 1.0
     nll = _softmax_nll(proba, y) if softmax else _sigmoid_nll(proba, y)
     limit = np.log(_LIMIT)
-    found = minimize_scalar(nll, bounds=(-limit, limit), method="bounded",
-                            options={"xatol": 1e-6})
-    return float(np.exp(found.x)) if nll(found.x) <= nll(0.0) else 1.0
+    penalty = 1.0 / (2 * _PRIOR_SD ** 2 * n)
+    found = minimize_scalar(lambda t: nll(t) + penalty * t * t, bounds=(-limit, limit),
+                            method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(found.x))

@@ -36,11 +36,11 @@ class ClassificationHead(BaseHead):
         Weight of this head's loss in the total loss.
     calibration : None or "temperature", default=None
         ``"temperature"``: after training, one temperature ``T`` is fitted
-        (minimising the log loss) on the early-stopping validation split when
-        there is one, else on the training data; ``predict_proba`` then
+        (minimising the log loss, with a prior that keeps ``T`` near 1 on
+        little evidence) on the early-stopping validation split, so the
+        estimator needs ``early_stopping=True``; ``predict_proba`` then
         divides the network's logits by ``T``. The predicted class (the
-        argmax) does not change. Use ``early_stopping=True`` so that ``T``
-        is learned on rows the network did not train on.
+        argmax) does not change.
 
     Attributes
     ----------

@@ -71,8 +71,8 @@ class MultiLabelHead(BaseHead):
     calibration : None or "temperature", default=None
         ``"temperature"``: after training, one temperature per label (each
         label has its own sigmoid and its own frequency) is fitted to
-        minimise that label's log loss, on the early-stopping validation set
-        when there is one, else on the training data; ``predict_proba``
+        minimise that label's log loss (as ClassificationHead's), on the
+        early-stopping validation set (``early_stopping=True``); ``predict_proba``
         divides each label's logit by its temperature. ``predict`` (the
         thresholds, tuned on the network's own probabilities) does not change.
 
