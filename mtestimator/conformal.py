@@ -361,6 +361,21 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         keep = ~np.isnan(s)
         return s[keep], self._score_folds[name][keep]
 
+    def save(self, path):
+        """Not supported: raises NotImplementedError.
+
+        mtestimator's safe file format holds one estimator's networks; this
+        wrapper holds several (one per fold) and, with ``scale="mad"``,
+        scikit-learn spread models. Pickle it (``joblib.dump``), or save
+        ``estimator_`` and fit the wrapper again to calibrate.
+        """
+        raise NotImplementedError(
+            f"ConformalMultiTask cannot be written to {str(path)!r} with mtestimator's file "
+            "format (it holds one network per fold and scikit-learn spread models). "
+            "Pickle it instead (joblib.dump(conformal, path)), or save its estimator_ "
+            "and fit ConformalMultiTask again to calibrate."
+        )
+
     # -- prediction --------------------------------------------------------------
 
     def predict(self, X):

@@ -125,6 +125,8 @@ def test_shapes_levels_and_round_trips(split):
     np.testing.assert_array_equal(again.predict_interval(X[:7])["value"], intervals["value"])
     np.testing.assert_array_equal(again.predict_set(X[:7])["tags"], sets["tags"])
     assert clone(split).get_params()["estimator__epochs"] == 3
+    with pytest.raises(NotImplementedError, match="Pickle it instead"):
+        split.save("conformal.keras")
     # a level per head: a lower level never widens an interval
     levels = {"value": 0.5, "group": 0.9, "tags": 0.9, "when": 0.9}
     narrow = clone(split).set_params(confidence_level=levels)
