@@ -124,6 +124,13 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             seen.add(name)
             validate_params(head)
             head.name_ = name
+            if getattr(head, "calibration", None) is not None and not self.early_stopping:
+                raise ValueError(
+                    f"Head {name!r} has calibration={head.calibration!r}, which is fitted "
+                    "on held-out rows: the early-stopping validation split. Set "
+                    f"early_stopping=True on {owner} (validation_fraction sets its size), "
+                    "or calibration=None."
+                )
         if not heads:
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()

@@ -9,8 +9,9 @@ from .._compat import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
-from ..persistence.spec import ClassWeights, Classes, PerUnits, register
+from ..persistence.spec import Array, ClassWeights, Classes, PerUnits, register
 from ._base import BaseHead, _as_numpy, _missing_mask, _natural
+from ._calibration import fit_temperature, scale_sigmoid, scale_softmax
 
 __all__ = ["ClassificationHead"]
 
@@ -33,11 +34,20 @@ class ClassificationHead(BaseHead):
         maps labels to weights (missing labels weigh 1).
     loss_weight : float, default=1.0
         Weight of this head's loss in the total loss.
+    calibration : None or "temperature", default=None
+        ``"temperature"``: after training, one temperature ``T`` is fitted
+        (minimising the log loss, with a prior that keeps ``T`` near 1 on
+        little evidence) on the early-stopping validation split, so the
+        estimator needs ``early_stopping=True``; ``predict_proba`` then
+        divides the network's logits by ``T``. The predicted class (the
+        argmax) does not change.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The sorted labels seen in ``fit``.
+    temperature_ : ndarray of shape (1,) or None
+        The fitted temperature (``calibration="temperature"``), else None.
 
     Examples
     --------
@@ -48,16 +58,20 @@ class ClassificationHead(BaseHead):
 
     _fitted_state = {"classes_": Classes(required=True), "class_weight_": ClassWeights(),
                      "output_activation_": PerUnits("sigmoid", "softmax", required=True),
-                     "loss_": PerUnits("binary_crossentropy", "sparse_categorical_crossentropy")}
+                     "loss_": PerUnits("binary_crossentropy", "sparse_categorical_crossentropy"),
+                     "temperature_": Array("f", none=True, finite=True, low=0, open_low=True,
+                                           meaning="a temperature")}
     _parameter_constraints = {**BaseHead._parameter_constraints,
-                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+                              "class_weight": [StrOptions({"balanced"}), dict, None],
+                              "calibration": [StrOptions({"temperature"}), None]}
     metric = staticmethod(accuracy_score)
     kind = "classifier"
 
     def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,
-                 loss_weight=1.0):
+                 loss_weight=1.0, calibration=None):
         super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
         self.class_weight = class_weight
+        self.calibration = calibration
 
     def transform_targets(self, y):
         """The labels as a 1-D array in their natural dtype (object with None
@@ -141,6 +155,7 @@ class ClassificationHead(BaseHead):
         if self.class_weight is not None:
             weights = compute_sample_weight(self.class_weight, labels)
             self.class_weight_ = np.array([weights[labels == c][0] for c in self.classes_])
+        self.temperature_ = None
         return self
 
     def encode(self, y_natural):
@@ -170,7 +185,17 @@ class ClassificationHead(BaseHead):
         return idx, present
 
     def predict_proba(self, raw):
-        """Class probabilities, one column per class of ``classes_``."""
+        """Class probabilities, one column per class of ``classes_`` (calibrated
+        with ``calibration="temperature"``)."""
+        temperature = getattr(self, "temperature_", None)
+        if temperature is None:
+            return self._network_proba(raw)
+        if self.output_units_ == 1:
+            p = scale_sigmoid(np.asarray(raw, np.float64).reshape(-1), temperature[0])
+            return np.column_stack([1.0 - p, p])
+        return scale_softmax(raw, temperature[0])
+
+    def _network_proba(self, raw):
         raw = np.asarray(raw, np.float64)
         if self.output_units_ == 1:
             p = raw.reshape(-1)
@@ -178,8 +203,18 @@ class ClassificationHead(BaseHead):
         return raw
 
     def decode(self, raw):
-        """The most probable class of each row."""
-        return self.classes_[np.argmax(self.predict_proba(raw), axis=1)]
+        """The most probable class of each row (calibration does not change it)."""
+        return self.classes_[np.argmax(self._network_proba(raw), axis=1)]
+
+    def tune(self, y_natural, raw):
+        """With ``calibration="temperature"``: the temperature, on the labelled rows."""
+        if self.calibration == "temperature":
+            idx, present = self._indices(y_natural)
+            binary = self.output_units_ == 1
+            proba = self._network_proba(raw)[present]
+            self.temperature_ = np.array([fit_temperature(
+                proba[:, 1] if binary else proba, idx[present], softmax=not binary)])
+        return self
 
     def stratify(self, y_natural):
         idx, present = self._indices(y_natural)

@@ -12,6 +12,7 @@ from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, Flag, OneOf, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
+from ._calibration import fit_temperature, scale_sigmoid
 
 __all__ = ["MultiLabelHead", "f1_thresholds"]
 
@@ -67,6 +68,13 @@ class MultiLabelHead(BaseHead):
         ``"balanced"`` is ``n_negative / n_positive`` per label.
     loss_weight : float, default=1.0
         Weight of this head's loss in the total loss.
+    calibration : None or "temperature", default=None
+        ``"temperature"``: after training, one temperature per label (each
+        label has its own sigmoid and its own frequency) is fitted to
+        minimise that label's log loss (as ClassificationHead's), on the
+        early-stopping validation set (``early_stopping=True``); ``predict_proba``
+        divides each label's logit by its temperature. ``predict`` (the
+        thresholds, tuned on the network's own probabilities) does not change.
 
     Attributes
     ----------
@@ -75,6 +83,8 @@ class MultiLabelHead(BaseHead):
         collections, the selected column positions, or ``0 .. n_labels - 1``.
     threshold_ : ndarray of shape (n_labels,)
     pos_weight_ : ndarray of shape (n_labels,) or None
+    temperature_ : ndarray of shape (n_labels,) or None
+        One fitted temperature per label (``calibration="temperature"``).
 
     Examples
     --------
@@ -93,6 +103,9 @@ class MultiLabelHead(BaseHead):
         "masked_": Flag(),
         "output_activation_": OneOf("sigmoid", required=True),
         "loss_": OneOf("binary_crossentropy"),
+        "temperature_": Array("f", none=True, per_unit=True, finite=True, low=0,
+                              open_low=True,
+                              meaning="a temperature"),
     }
 
     _parameter_constraints = {
@@ -100,15 +113,17 @@ class MultiLabelHead(BaseHead):
         "threshold": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"}),
                       "array-like"],
         "class_weight": [StrOptions({"balanced"}), "array-like", None],
+        "calibration": [StrOptions({"temperature"}), None],
     }
     metric = staticmethod(accuracy_score)
     kind = "multilabel"
 
     def __init__(self, columns=None, *, threshold=0.5, class_weight=None, when=None,
-                 otherwise=np.nan, loss_weight=1.0):
+                 otherwise=np.nan, loss_weight=1.0, calibration=None):
         super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
         self.threshold = threshold
         self.class_weight = class_weight
+        self.calibration = calibration
 
     def _indicator(self, y, reset):
         """(indicator matrix, label names or None) from any multi-label layout."""
@@ -223,6 +238,7 @@ class MultiLabelHead(BaseHead):
         self.masked_ = bool((~present).any())
         self.loss_ = "binary_crossentropy"
         self.output_units_, self.output_activation_ = n_labels, "sigmoid"
+        self.temperature_ = None
         return self
 
     def _fixed_threshold(self, n_labels):
@@ -261,17 +277,29 @@ class MultiLabelHead(BaseHead):
         return y.astype(np.float32), weight.astype(np.float32)
 
     def predict_proba(self, raw):
-        """Probability of each label, independently of the others."""
-        return np.asarray(raw, dtype=np.float64)
+        """Probability of each label, independently of the others (calibrated
+        with ``calibration="temperature"``)."""
+        temperature = getattr(self, "temperature_", None)
+        if temperature is None:
+            return np.asarray(raw, dtype=np.float64)
+        return scale_sigmoid(raw, temperature)
 
     def decode(self, raw):
-        """Indicator matrix: 1 (True for bool targets) where a label's
-        probability is above its threshold."""
-        return (self.predict_proba(raw) > self.threshold_).astype(
+        """Indicator matrix: 1 (True for bool targets) where a label's network
+        probability (before calibration) is above its threshold."""
+        return (np.asarray(raw, dtype=np.float64) > self.threshold_).astype(
             bool if getattr(self, "bool_", False) else np.int64)
 
     def tune(self, y_natural, raw):
-        """With ``threshold="auto"``: per-label F1-maximising thresholds."""
+        """With ``threshold="auto"``: per-label F1-maximising thresholds; with
+        ``calibration="temperature"``: one temperature per label, on the rows
+        where that label is given."""
+        proba = np.asarray(raw, dtype=np.float64)
         if isinstance(self.threshold, str):
-            self.threshold_ = f1_thresholds(y_natural, self.predict_proba(raw))
+            self.threshold_ = f1_thresholds(y_natural, proba)
+        if self.calibration == "temperature":
+            y = np.asarray(y_natural, np.float64)
+            self.temperature_ = np.array([
+                fit_temperature(proba[~np.isnan(y[:, j]), j], y[~np.isnan(y[:, j]), j],
+                                softmax=False) for j in range(y.shape[1])])
         return self
