@@ -5,7 +5,11 @@ they load when a network is first built, trained or loaded, and scikeras only
 inside :class:`SeparateNetworks`.
 """
 
-from .engine.threads import follow_thread_limit
+import random as _random
+
+_state = _random.getstate()  # scikit-learn's metrics import draws from ``random``
+
+from .engine.threads import follow_thread_limit  # noqa: E402
 
 follow_thread_limit()  # before TensorFlow is imported: see engine/threads.py
 
@@ -15,6 +19,9 @@ from ._joint import JointRegressorClassifier  # noqa: E402
 from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
 from .persistence import load  # noqa: E402
 from ._separate import SeparateNetworks  # noqa: E402
+
+_random.setstate(_state)  # importing mtestimator leaves the global generators as they were
+del _state
 
 __all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",
            "SeparateNetworks", "cache_info", "clear_cache", "load"]

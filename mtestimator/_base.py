@@ -40,6 +40,8 @@ from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
+from .engine import imports
+from .heads._calibration import check_calibration
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
 
@@ -124,13 +126,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             seen.add(name)
             validate_params(head)
             head.name_ = name
-            if getattr(head, "calibration", None) is not None and not self.early_stopping:
-                raise ValueError(
-                    f"Head {name!r} has calibration={head.calibration!r}, which is fitted "
-                    "on held-out rows: the early-stopping validation split. Set "
-                    f"early_stopping=True on {owner} (validation_fraction sets its size), "
-                    "or calibration=None."
-                )
+            check_calibration(head, owner, self.early_stopping)
         if not heads:
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
@@ -200,9 +196,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
-        from .engine.imports import training
-
-        engine = training()  # Keras: on the first fit, global random state kept
+        engine = imports.training()  # Keras: on the first fit, global random state kept
         Diverged, Trained, train = engine.Diverged, engine.Trained, engine.train
         validate_params(self)
         if y is None:
@@ -436,7 +430,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                 "the estimator, or use MultiTaskEstimator."
             )
         if self._X_dtype == "string":
-            import keras
+            keras = imports.keras()
 
             if keras.backend.backend() != "tensorflow":
                 raise ValueError(

@@ -14,6 +14,8 @@ import shutil
 
 from sklearn.utils.validation import check_is_fitted
 
+from .engine import imports
+
 __all__ = ["plot_network", "visual_block"]
 
 
@@ -89,7 +91,7 @@ def plot_network(est, to_file="network.png", **kwargs):
         )
     check_is_fitted(est, "model_")
     _check_plotting()
-    import keras
+    keras = imports.keras()
 
     path = os.fspath(to_file)
     options = {"show_shapes": True, "show_layer_names": True,

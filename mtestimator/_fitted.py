@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._concurrency import reading
 from ._targets import assemble, decode_all
+from .engine import imports
 from .persistence.spec import ColumnNames, FeatureNames, Features, FitSettings, HeadCopy, \
     History, Iterations, OneOf, Rebuilt, Seed, Shape, TargetLayout
 
@@ -277,7 +278,7 @@ class FittedNetworks:
         state.pop("_dense_layers", None)
         model = state.get("model_")
         if model is not None:
-            import keras
+            keras = imports.keras()
 
             del state["model_"]
             config = keras.saving.serialize_keras_object(model)
@@ -289,10 +290,7 @@ class FittedNetworks:
         network = state.pop("_network", None)
         super().__setstate__(state)
         if network is not None:
-            from .engine.imports import training
-
-            training()  # Keras, global random state kept (a fresh process)
-            import keras
+            keras = imports.keras()  # global random state kept (a fresh process)
 
             from .engine import networks  # noqa: F401  (registers the custom layers)
 

@@ -26,6 +26,7 @@ from ._compat import Interval, StrOptions, validate_params
 from sklearn.utils.validation import validate_data
 
 from .persistence.spec import register
+from .engine import imports
 
 __all__ = ["ACTIVATIONS", "BaseTrunk", "Conv1DTrunk", "KerasTrunk", "MLPTrunk",
            "RecurrentTrunk"]
@@ -53,7 +54,7 @@ def check_layer_sizes(sizes, owner, name="hidden_layer_sizes"):
 
 def check_initializer(name, owner):
     """Fail early, naming the parameter, for an unknown Keras initializer."""
-    import keras
+    keras = imports.keras()
 
     try:
         try:  # a seed in the config: Keras draws no default seed from `random`

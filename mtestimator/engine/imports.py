@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["training"]
+__all__ = ["keras", "training"]
 
 _imported = False
 
@@ -35,3 +35,10 @@ def training():
         random.setstate(python_state)
         np.random.set_state(numpy_state)
     return module
+
+
+def keras():
+    """The module :mod:`keras`, first imported through :func:`training` (global
+    random state as it was): what every module outside the engine imports."""
+    training()
+    return sys.modules["keras"]

@@ -36,6 +36,7 @@ from .codec import decode, encode, fitted_state
 from .files import check_target, write_atomically
 from .schema import CODE_PARAMETERS, Checker, known, named_class, network_keys
 from .spec import REGISTRY, Damage, bad, declared, is_int, register, short
+from ..engine import imports
 
 __all__ = ["load", "register", "save"]
 
@@ -49,7 +50,7 @@ _DAMAGED = "is damaged or hand-edited"
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` atomically (see the module docstring)."""
-    import keras
+    keras = imports.keras()
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
@@ -101,7 +102,16 @@ def parts_changed(estimator):
         return f"its parameters make no heads and trunk ({short(str(exc), 200)})"
 
     def written(part):  # as saved, then loaded (code placeholders: None)
-        return repr(encode(decode(encode(part))))
+        return encode(decode(encode(part)))
+
+    def differ(what, a, b):  # only the parameters that differ, when both have params
+        pa, pb = (x.get("params") if isinstance(x, dict) else None for x in (a, b))
+        if isinstance(pa, dict) and isinstance(pb, dict) and a.keys() == b.keys() \
+                and all(a[k] == b[k] for k in a if k != "params"):
+            keys = sorted(k for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k))
+            a, b = ({k: p.get(k) for k in keys} for p in (pa, pb))
+        return (f"its parameters' {what}, {short(repr(a), 150)}, differs from the "
+                f"fitted one, {short(repr(b), 150)}")
 
     made = [(name, written(head)) for name, head in heads]
     fitted = [(name, written(head)) for name, head in estimator.heads_]
@@ -109,12 +119,10 @@ def parts_changed(estimator):
         return (f"the heads of its parameters, {[n for n, _ in made]}, differ from the "
                 f"fitted heads {[n for n, _ in fitted]}")
     for (name, a), (_, b) in zip(made, fitted):
-        if a != b:
-            return (f"its parameters' head {name!r}, {short(a, 150)}, differs from the "
-                    f"fitted one, {short(b, 150)}")
-    if written(trunk) != written(estimator.trunk_):
-        return (f"its parameters' trunk, {short(written(trunk), 150)}, differs from the "
-                f"fitted one, {short(written(estimator.trunk_), 150)}")
+        if repr(a) != repr(b):
+            return differ(f"head {name!r}", a, b)
+    if repr(written(trunk)) != repr(written(estimator.trunk_)):
+        return differ("trunk", written(trunk), written(estimator.trunk_))
     return None
 
 
@@ -167,7 +175,7 @@ def _temporary_folder(exc, where):
 
 
 def _load_network(model_path, where, tmp, member):
-    import keras
+    keras = imports.keras()
 
     damaged = f"The network inside {where!r} ({member}) is damaged"
     if os.path.getsize(model_path) == 0:
