@@ -39,6 +39,9 @@ from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_stream
 
+#: Learning-rate schedules (``mtestimator.engine.trainer.SCHEDULES``, without Keras).
+SCHEDULES = ("cosine", "linear_warmup_cosine")
+
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -88,6 +91,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "learning_rate_schedule": [StrOptions(set(SCHEDULES)), None],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
     }
 
     #: predict returns a DataFrame when y was one (presets keep arrays).
@@ -316,7 +321,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             self._optimizer_state = {}  # by network key, as _keras_networks()
         self._check_backend_input()
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
-                               natural_val=None, epochs=1 if partial else self.epochs)
+                               natural_val=None, epochs=1 if partial else self.epochs,
+                               partial=partial)
         if self.early_stopping:
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
@@ -333,10 +339,14 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
-                    "verbose": self.verbose}
+                    "verbose": self.verbose,
+                    # partial_fit (one epoch per call) keeps the constant rate
+                    "schedule": None if prep.partial else getattr(
+                        self, "learning_rate_schedule", None)}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
-                   "input_dtype": self._X_dtype, "owner": owner}
+                   "input_dtype": self._X_dtype, "owner": owner,
+                   "weight_decay": getattr(self, "weight_decay", None)}
         outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
                                     head.build_loss()) for name, head in self.heads_}
         if self._joint:

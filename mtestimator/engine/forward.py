@@ -33,9 +33,17 @@ def _activation_name(layer):
 
 def extract_dense_layers(model):
     """``(trunk, heads)`` as NumPy arrays, or None if ``model`` is not a
-    Dense trunk (``trunk_dense_*``) with one Dense layer per output."""
+    Dense trunk (``trunk_dense_*``) with one Dense layer per output. A
+    TabularTrunk network's trunk is a NumPy function instead (see
+    :func:`mtestimator.engine.tabular.tabular_forward`)."""
     trunk, i = [], 0
     names = {layer.name for layer in model.layers}
+    if "tabular_features" in names:
+        from .tabular import tabular_forward
+
+        trunk = tabular_forward(model)
+        if trunk is None:
+            return None
     while f"trunk_dense_{i}" in names:
         layer = model.get_layer(f"trunk_dense_{i}")
         trunk.append((np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
@@ -48,7 +56,10 @@ def extract_dense_layers(model):
             return None
         heads[name] = (np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
                        _activation_name(layer))
-    acts = {a for *_, a in trunk} | {a for *_, a in heads.values()}
+    acts = {a for *_, a in heads.values()}
+    if callable(trunk):
+        return (trunk, heads) if acts <= set(NUMPY_ACTIVATIONS) else None
+    acts |= {a for *_, a in trunk}
     if not trunk or not acts <= set(NUMPY_ACTIVATIONS):
         return None
     return trunk, heads
@@ -65,6 +76,8 @@ def dense_forward(layers, X, names=None):
     if names is not None:
         heads = {name: heads[name] for name in names}
     h = np.asarray(X, np.float64)
+    if callable(trunk):  # a TabularTrunk network
+        h, trunk = trunk(h), ()
     for kernel, bias, act in trunk:
         h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
     return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias)

@@ -261,9 +261,12 @@ def losses(spec, model):
             for o in spec.outputs}
 
 
-def make_optimizer(name, learning_rate):
-    """An optimizer instance from its name in :data:`OPTIMIZERS`."""
-    return OPTIMIZERS[name](learning_rate=learning_rate)
+def make_optimizer(name, learning_rate, weight_decay=None):
+    """An optimizer instance from its name in :data:`OPTIMIZERS`; ``weight_decay``
+    (decoupled, as AdamW) when not None."""
+    if weight_decay is None:
+        return OPTIMIZERS[name](learning_rate=learning_rate)
+    return OPTIMIZERS[name](learning_rate=learning_rate, weight_decay=weight_decay)
 
 
 @keras.saving.register_keras_serializable(package="mtestimator")
@@ -378,3 +381,6 @@ def add_uncertainty_weights(model):
     outputs = {name: layers[name](out) for name, out in zip(model.output_names, model.outputs)}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=model.name), layers
+
+
+from . import tabular  # noqa: E402,F401  (registers the TabularTrunk layers)

@@ -112,7 +112,8 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
         with checkout(spec.key(), lambda: _new_trainer(spec, settings),
                       lambda trainer: _shapes(trainer.model) == _shapes(model)) as trainer:
             trainer.reset(model, settings.learning_rate, settings.loss_weights,
-                          None if start is None else start.optimizer_state)
+                          None if start is None else start.optimizer_state,
+                          schedule=settings.schedule, epochs=settings.epochs)
             history = trainer.fit(X, Y, W, epochs=settings.epochs, batch_size=batch_size,
                                   seed=seed, validation=validation,
                                   patience=settings.patience, callbacks=callbacks,
@@ -141,7 +142,8 @@ def _new_trainer(spec, settings):
     model = networks.build(spec, variable_rates=True)
     return backend_module().Trainer(model, networks.losses(spec, model),
                                     networks.make_optimizer(spec.optimizer,
-                                                            settings.learning_rate))
+                                                            settings.learning_rate,
+                                                            spec.weight_decay))
 
 
 def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, callbacks, *,
@@ -150,7 +152,9 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
     batches in the same order as the compiled trainer; a continued fit keeps
     the network's compiled optimizer, at today's learning rate."""
     if not warm or not getattr(model, "compiled", False):
-        model.compile(optimizer=networks.make_optimizer(spec.optimizer, settings.learning_rate),
+        model.compile(optimizer=networks.make_optimizer(
+                          spec.optimizer, _keras_schedule(settings, -(-len(X) // batch_size)),
+                          spec.weight_decay),
                       loss=networks.losses(spec, model),
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
                       jit_compile=jit_compile(model, X))
@@ -163,6 +167,21 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
     return backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
                                       batch_size=batch_size, seed=seed, validation=validation,
                                       callbacks=callbacks, verbose=settings.verbose)
+
+
+def _keras_schedule(settings, steps):
+    """The learning rate of Keras's own ``fit``: the rate, or Keras's
+    ``CosineDecay`` for the schedule of ``settings`` (the compiled trainers'
+    :func:`~mtestimator.engine.trainer.schedule_factor`)."""
+    from .trainer import WARMUP_FRACTION
+
+    if settings.schedule is None:
+        return settings.learning_rate
+    total = settings.epochs * steps
+    warmup = int(WARMUP_FRACTION * total) if settings.schedule != "cosine" else 0
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else settings.learning_rate, max(total - warmup, 1),
+        warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
 
 
 def predict(model, X, dense_layers=None, names=None):

@@ -59,6 +59,9 @@ def save(estimator, path):
         "trunk": encode(estimator.trunk_),
         "networks": list(trained),
     }
+    trunk_state = fitted_state(estimator.trunk_)
+    if trunk_state:  # a trunk that learns from X (TabularTrunk's preprocessing)
+        meta["trunk_fitted"] = encode(trunk_state)
     networks = {}
     for key, model in trained.items():
         # the network without its compiled losses (some are not serialisable)
@@ -219,6 +222,7 @@ def load(path):
         heads.append((head_name, head))
     estimator.heads_ = heads
     estimator.trunk_ = decode(meta["trunk"])
+    vars(estimator.trunk_).update(decode(meta.get("trunk_fitted", {})))
     keys = network_keys(cls, [name for name, _ in heads])
     with tempfile.TemporaryDirectory() as tmp:
         paths = archive.extract(where, keys, tmp)

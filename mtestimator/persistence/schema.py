@@ -260,7 +260,7 @@ class Checker:
         for key in keys:
             if key not in meta:
                 raise Damage(f"its key {key!r} is missing; expected the keys {keys}")
-        extra = sorted(set(meta) - set(keys))
+        extra = sorted(set(meta) - set(keys) - {"trunk_fitted"})  # optional
         if extra:
             raise Damage(f"it has the unexpected key {short(repr(extra[0]))}; expected "
                          f"the keys {keys}")
@@ -269,7 +269,8 @@ class Checker:
         networks = meta.get("networks", ["model"])  # format 2: one network
         if networks != expected:
             raise bad("networks", networks, f"{expected}, the networks of {cls.__name__}")
-        self.estimator(meta["trunk"], "trunk", 0, "trunk")
+        trunk = self.estimator(meta["trunk"], "trunk", 0, "trunk")
+        self.state(meta.get("trunk_fitted", {}), "trunk_fitted", trunk, "trunk", {})
         self.estimator_parameters(cls, meta["params"])
         self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": names})
         self.private(meta["private"], cls, names)

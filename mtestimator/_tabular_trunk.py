@@ -1,0 +1,207 @@
+"""TabularTrunk: raw tables in (a DataFrame as users have it), its own fitted preprocessing, an MLP body."""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import validate_data
+
+from ._compat import Interval, StrOptions
+from ._tabular import encode, fit_columns, layout
+from .persistence.spec import Array, register
+from .trunks import ACTIVATIONS, BaseTrunk, check_initializer, check_layer_sizes
+
+__all__ = ["TabularTrunk"]
+
+#: Fitted attributes of a TabularTrunk: the preprocessing learned at fit.
+_STATE = ("feature_names", "numeric_columns", "numeric_center", "numeric_scale",
+          "missing_columns", "piecewise_edges", "onehot_columns", "onehot_levels",
+          "onehot_missing", "embedded_columns", "embedded_levels")
+
+
+@register
+class TabularTrunk(BaseTrunk):
+    """An MLP on raw tabular data that owns its preprocessing.
+
+    Takes a pandas DataFrame (or a 2-D array) as it comes: numeric, string,
+    ``object``, ``category`` and ``bool`` columns, missing values included.
+    Its preprocessing is learned from the rows given to ``fit`` and saved
+    with the estimator:
+
+    - numeric columns: robust scaling (median, interquartile range) and
+      smooth clipping ``x / sqrt(1 + (x / 3) ** 2)`` (as RealMLP): raw
+      units and outliers are harmless; a missing value becomes the median,
+      plus a missing-indicator column for each column that had missing
+      values at fit;
+    - categorical columns (``category``, string, ``object``, ``bool``
+      dtypes, or named in ``categorical_features``): one-hot with at most
+      ``max_onehot`` levels, else a learned embedding of ``embedding_dim``;
+      a missing value has its own code, and a level never seen at fit is
+      read as "no level" (never an error).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(256, 256)
+        Units of each hidden Dense layer.
+    activation : str, default="relu"
+    dropout : float in [0, 1), default=0.1
+        Dropout rate after each hidden layer.
+    alpha : float >= 0, default=0.0
+        L2 penalty on the hidden layers' kernels, ``alpha * sum(kernel**2)``
+        added to the loss (Keras's ``L2`` regularizer).
+    n_ensemble : int >= 1, default=1
+        Members of an efficient ensemble (TabM-mini, Gorishniy et al. 2025):
+        every member shares the MLP's weights and sees the features times
+        its own learned vector, initialised with random signs; each head's
+        output is the average of the members'. 1: a plain MLP.
+    numeric_embedding : {None, "periodic", "piecewise"}, default=None
+        Numeric embeddings (Gorishniy et al. 2022). ``"periodic"``: each
+        numeric feature becomes ``ReLU(Linear([sin(2 pi c x), cos(2 pi c
+        x)]))`` with 16 learned frequencies ``c``; ``"piecewise"``: its
+        piecewise-linear encoding on ``n_bins`` quantile bins of the
+        training rows.
+    categorical_features : array-like of str, int or bool, default=None
+        Columns to treat as categorical besides those of a categorical
+        dtype: column names (DataFrame X), indices, or a boolean mask, as in
+        scikit-learn's ``HistGradientBoostingRegressor``.
+    max_onehot : int, default=8
+        Categorical columns with at most this many levels are one-hot
+        encoded; the others are embedded.
+    embedding_dim : int, default=8
+        Width of each categorical (and periodic numeric) embedding.
+    n_bins : int, default=16
+        Bins of the piecewise-linear numeric embedding.
+    kernel_initializer : str, default="he_uniform"
+
+    Attributes
+    ----------
+    feature_names_ : ndarray of str
+        The columns of X at fit (their positions for an array).
+    numeric_columns_, onehot_columns_, embedded_columns_ : ndarray of int
+        Positions of the numeric, one-hot and embedded columns.
+    numeric_center_, numeric_scale_ : ndarray of float
+        Median and robust scale of each numeric column.
+    missing_columns_ : ndarray of int
+        Numeric columns with a missing-indicator.
+    onehot_levels_, embedded_levels_ : list of ndarray of str
+        The levels of each categorical column seen at fit.
+
+    Notes
+    -----
+    With early stopping, the preprocessing is learned from all the rows
+    given to ``fit`` (the validation split included: it holds no targets).
+
+    Examples
+    --------
+    >>> from mtestimator.trunks import TabularTrunk
+    >>> TabularTrunk(hidden_layer_sizes=(64, 64), n_ensemble=4)
+    TabularTrunk(hidden_layer_sizes=(64, 64), n_ensemble=4)
+    """
+
+    _fitted_state = {f"{name}_": Array() for name in _STATE
+                     if name not in ("onehot_levels", "embedded_levels", "piecewise_edges")}
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
+        "numeric_embedding": [StrOptions({"periodic", "piecewise"}), None],
+        "categorical_features": ["array-like", None],
+        "max_onehot": [Interval(numbers.Integral, 0, None, closed="left")],
+        "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
+        "kernel_initializer": [str],
+    }
+
+    def __init__(self, hidden_layer_sizes=(256, 256), *, activation="relu", dropout=0.1,
+                 alpha=0.0, n_ensemble=1, numeric_embedding=None, categorical_features=None,
+                 max_onehot=8, embedding_dim=8, n_bins=16, kernel_initializer="he_uniform"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.alpha = alpha
+        self.n_ensemble = n_ensemble
+        self.numeric_embedding = numeric_embedding
+        self.categorical_features = categorical_features
+        self.max_onehot = max_onehot
+        self.embedding_dim = embedding_dim
+        self.n_bins = n_bins
+        self.kernel_initializer = kernel_initializer
+
+    def check(self, owner):
+        super().check(owner)
+        check_layer_sizes(self.hidden_layer_sizes, owner)
+        check_initializer(self.kernel_initializer, owner)
+
+    # -- the fitted preprocessing ------------------------------------------------------
+
+    def _state(self):
+        return {name: getattr(self, f"{name}_") for name in _STATE}
+
+    def validate_X(self, estimator, X, reset):
+        """Fit (``reset``) or apply the preprocessing; the network's float32 matrix."""
+        if sp.issparse(X):
+            raise TypeError("TabularTrunk takes dense X (a DataFrame or an array): Sparse "
+                            "data was passed. Use X.toarray(), or MLPTrunk for sparse X.")
+        # feature names and counts, as scikit-learn's estimators keep them
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if reset:
+            state = fit_columns(X, categorical_features=self.categorical_features,
+                                max_onehot=self.max_onehot,
+                                piecewise_bins=self.n_bins
+                                if self.numeric_embedding == "piecewise" else 0)
+            for name, value in state.items():
+                setattr(self, f"{name}_", value)
+        elif not hasattr(self, "numeric_center_"):
+            raise ValueError("This TabularTrunk was not fitted with its estimator; fit the "
+                             "estimator first.")
+        matrix = encode(self._state(), X)
+        shape = (matrix.shape[1],)
+        if reset:
+            estimator.input_shape_ = shape
+            if not hasattr(estimator, "n_features_in_"):
+                estimator.n_features_in_ = len(self.feature_names_)
+        return matrix
+
+    def preprocessing(self):
+        """Lines describing the fitted preprocessing (for ``summary()``)."""
+        n_numeric, n_dense, cards = layout(self._state())
+        names = self.feature_names_
+
+        def listed(cols):
+            shown = ", ".join(str(names[j]) for j in cols[:6])
+            return shown + (", ..." if len(cols) > 6 else "")
+
+        lines = [f"{n_numeric} numeric column(s): robust scaling + smooth clipping"
+                 + (f", {self.numeric_embedding} embedding" if self.numeric_embedding else "")
+                 + (f" ({listed(self.numeric_columns_)})" if n_numeric else "")]
+        if len(self.missing_columns_):
+            lines.append(f"missing-indicators for {listed(self.missing_columns_)}")
+        if len(self.onehot_columns_):
+            lines.append(f"{len(self.onehot_columns_)} one-hot categorical column(s) "
+                         f"({listed(self.onehot_columns_)})")
+        if cards:
+            lines.append(f"{len(cards)} embedded categorical column(s) "
+                         f"({listed(self.embedded_columns_)}; levels "
+                         f"{[c - 1 for c in cards]})")
+        return lines
+
+    # -- the network ---------------------------------------------------------------
+
+    def compile_key(self):
+        # the fitted layout shapes the network too (which columns are embedded)
+        return (*super().compile_key(), layout(self._state()))
+
+    def build(self, inputs, seeds):
+        from .engine.tabular import tabular_trunk
+
+        n_numeric, n_dense, cards = layout(self._state())
+        return tabular_trunk(
+            inputs, n_numeric=n_numeric, n_dense=n_dense, cardinalities=cards,
+            hidden_layer_sizes=check_layer_sizes(self.hidden_layer_sizes, "TabularTrunk"),
+            activation=self.activation, kernel_initializer=self.kernel_initializer,
+            dropout=self.dropout, alpha=self.alpha, n_ensemble=self.n_ensemble,
+            embedding_dim=self.embedding_dim,
+            n_frequencies=16 if self.numeric_embedding == "periodic" else 0, seeds=seeds)
