@@ -85,7 +85,7 @@ def categorical_mask(X, categorical_features, owner="TabularTrunk"):
             )
         return mask | given
     names = [str(c) for c in frame.columns]
-    for item in given.ravel():
+    for item in given.ravel().tolist():  # Python scalars (names in messages)
         if isinstance(item, (numbers.Integral, np.integer)) and not isinstance(item, bool):
             if not 0 <= int(item) < n:
                 raise ValueError(
@@ -128,7 +128,7 @@ def _numeric(series, name):
     if np.isinf(values).any():
         row = int(np.flatnonzero(np.isinf(values))[0])
         raise ValueError(
-            f"Column {name!r} of X holds {values[row]!r} (row {row}); TabularTrunk takes "
+            f"Column {name!r} of X holds {float(values[row])!r} (row {row}); TabularTrunk takes "
             "finite numbers or missing values (NaN). Replace the infinite values."
         )
     return values

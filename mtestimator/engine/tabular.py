@@ -97,7 +97,7 @@ class TabularFeatures(keras.layers.Layer):
             self._offsets = starts.astype("int32")
             table = _seeded("RandomNormal", self._seed(4), stddev=1.0)(
                 (int(sum(self.cardinalities)), d))
-            table = np.array(table)
+            table = np.array(ops.convert_to_numpy(table))
             table[starts] = 0.0  # code 0 (missing or unseen) starts neutral
             self.embeddings = self.add_weight(
                 shape=table.shape, name="embeddings",
@@ -194,7 +194,7 @@ def tabular_trunk(inputs, *, n_numeric, n_dense, cardinalities, hidden_layer_siz
 
 
 def _np(variable):
-    return np.asarray(variable, np.float64)
+    return ops.convert_to_numpy(variable).astype(np.float64)
 
 
 def tabular_forward(model):
