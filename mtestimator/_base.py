@@ -26,7 +26,6 @@ KeyboardInterrupt included, the estimator is left as it was.
 """
 
 import numbers
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -34,14 +33,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
 
+from ._columns import validate_columns
 from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import conditions, split_targets, validation_split
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_stream
-
-#: Learning-rate schedules (``mtestimator.engine.trainer.SCHEDULES``, without Keras).
-SCHEDULES = ("cosine", "linear_warmup_cosine")
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
@@ -64,84 +61,6 @@ def _seed_from(random_state):
     copy_ = np.random.RandomState()
     copy_.set_state(random_state.get_state())
     return int(copy_.randint(0, 2**31 - 1))
-
-
-def _plain_columns(trunk):
-    """Whether ``trunk`` takes X's columns as numbers, as they are (MLPTrunk and
-    the sequence trunks; not TabularTrunk, which encodes them, nor KerasTrunk)."""
-    from .trunks import _LayerStackTrunk
-
-    return isinstance(trunk, _LayerStackTrunk)
-
-
-def _first_non_number(values):
-    """The first value of a 1-D array that is not a number (or missing), else None."""
-    for value in values:
-        if value is None or isinstance(value, (numbers.Number, np.number)):
-            continue
-        try:
-            float(value)
-        except (TypeError, ValueError):
-            return value
-    return None
-
-
-def check_X_columns(X, trunk_name):
-    """A column of X that is not numeric: an error naming it and the fix (instead
-    of scikit-learn's ``could not convert string to float``)."""
-    if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame
-        columns = [(repr(name), X[name].to_numpy() if not X.columns.duplicated().any()
-                    else X.iloc[:, j].to_numpy())
-                   for j, name in enumerate(X.columns)
-                   if X.dtypes.iloc[j].kind not in "biufc"]
-    else:
-        arr = X if isinstance(X, np.ndarray) else None
-        if arr is None or arr.dtype.kind not in "OUS" or arr.ndim != 2:
-            return
-        columns = [(f"{j}", arr[:, j]) for j in range(arr.shape[1])]
-    for name, values in columns:
-        value = _first_non_number(np.asarray(values, dtype=object).ravel())
-        if value is not None:
-            raise ValueError(
-                f"Column {name} of X holds {type(value).__name__} values such as {value!r}; "
-                f"{trunk_name} takes numbers only. Use trunk=TabularTrunk() (from "
-                "mtestimator.trunks), which encodes categorical and string columns itself, "
-                "or encode the column first (e.g. OneHotEncoder in a ColumnTransformer)."
-            )
-
-
-#: Columns whose typical magnitudes differ by more than this factor are badly scaled;
-#: and so is a column of typical magnitude above _SCALE_LIMIT.
-_SCALE_RATIO = 100.0
-_SCALE_LIMIT = 1000.0
-
-
-def warn_on_scales(X, names, trunk_name):
-    """Warn when a column's typical magnitude (root mean square) is far from the
-    others' or from 1: networks train poorly on such input (a year near 2007
-    next to standardised columns)."""
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] == 0:
-        return
-    rms = np.nan_to_num(np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0)))
-    big = int(np.argmax(rms))
-    positive = np.flatnonzero(rms > 0)
-    if not positive.size:
-        return
-    small = int(positive[np.argmin(rms[positive])])
-    if rms[big] <= _SCALE_LIMIT and rms[big] <= _SCALE_RATIO * rms[small]:
-        return
-
-    def name(j):
-        return repr(names[j]) if names is not None and len(names) > j else str(j)
-
-    warnings.warn(
-        f"Column {name(big)} of X has a typical magnitude of {rms[big]:.3g}, and column "
-        f"{name(small)} of {rms[small]:.3g}: {trunk_name} takes the columns as they are, "
-        "and a network trains poorly on features far from unit scale or of very "
-        "different scales (e.g. a year column next to standardised ones). Scale the "
-        "features (StandardScaler in a Pipeline), or use trunk=TabularTrunk() (from "
-        "mtestimator.trunks), which scales each column itself.",
-        UserWarning, stacklevel=4)
 
 
 def _comparable(params):
@@ -170,10 +89,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "learning_rate_schedule": [StrOptions(set(SCHEDULES)), None],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
     }
 
+    learning_rate_schedule = weight_decay = None  # presets: a constant rate, Keras's decay
     #: predict returns a DataFrame when y was one (presets keep arrays).
     _frame_output = True
     #: One network for every head; False: one network per head (SeparateNetworks).
@@ -336,12 +254,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             # unseeded: a fresh seed from the OS (Keras would draw from `random`)
             self._fit_seed = self._seed if self._seed is not None else fresh_seed()
         # 2. X through the trunk; y split between the heads
-        plain = _plain_columns(trunk)
-        if plain:
-            check_X_columns(X, type(trunk).__name__)
-        X = trunk.validate_X(self, X, reset=not warm)
-        if plain and not warm:
-            warn_on_scales(X, getattr(self, "feature_names_in_", None), type(trunk).__name__)
+        X = validate_columns(trunk, self, X, reset=not warm)
         y = self._check_y(y, reset=not warm)
         check_consistent_length(X, y)
         # 3. zero-weight rows dropped
@@ -406,7 +319,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         self._check_backend_input()
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
                                natural_val=None, epochs=1 if partial else self.epochs,
-                               partial=partial)
+                               schedule=None if partial else self.learning_rate_schedule)
         if self.early_stopping:
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
@@ -423,14 +336,10 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
-                    "verbose": self.verbose,
-                    # partial_fit (one epoch per call) keeps the constant rate
-                    "schedule": None if prep.partial else getattr(
-                        self, "learning_rate_schedule", None)}
+                    "verbose": self.verbose, "schedule": prep.schedule}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
-                   "input_dtype": self._X_dtype, "owner": owner,
-                   "weight_decay": getattr(self, "weight_decay", None)}
+                   "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay}
         outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
                                     head.build_loss()) for name, head in self.heads_}
         if self._joint:

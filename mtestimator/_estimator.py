@@ -1,16 +1,25 @@
 """MultiTaskEstimator: any number of heads on any trunk, one Keras network."""
 
+import numbers
+
 from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseMultiTask
-from ._compat import HasMethods, StrOptions
+from ._compat import HasMethods, Interval, StrOptions
 from .trunks import MLPTrunk
 
+from .engine.spec import SCHEDULES
 from .persistence.spec import register
 
 __all__ = ["MultiTaskEstimator"]
+
+#: The learning-rate schedule and weight decay of the estimators that take them.
+SCHEDULE_CONSTRAINTS = {
+    "learning_rate_schedule": [StrOptions(set(SCHEDULES)), None],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
+}
 
 
 def _has_probabilities(est):
@@ -139,6 +148,7 @@ class MultiTaskEstimator(BaseMultiTask):
         **BaseMultiTask._parameter_constraints,
         "heads": [list],
         "trunk": [HasMethods(["validate_X", "build"]), None],
+        **SCHEDULE_CONSTRAINTS,
         "loss_weights": [StrOptions({"auto"}), None],
     }
 

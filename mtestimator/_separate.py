@@ -12,7 +12,7 @@ that head, then kept as a scikeras ``KerasRegressor`` (regression heads) or
 
 from ._base import BaseMultiTask
 from ._compat import HasMethods
-from ._estimator import MultiTaskEstimator
+from ._estimator import SCHEDULE_CONSTRAINTS, MultiTaskEstimator
 from .persistence.spec import Rebuilt, register
 
 __all__ = ["SeparateNetworks"]
@@ -176,6 +176,7 @@ class SeparateNetworks(MultiTaskEstimator):
         **BaseMultiTask._parameter_constraints,
         "heads": [list],
         "trunk": [HasMethods(["validate_X", "build"]), None],
+        **SCHEDULE_CONSTRAINTS,
     }
 
     def __init__(self, heads, *, trunk=None, optimizer="adam", learning_rate=0.001,

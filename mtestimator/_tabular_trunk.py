@@ -1,15 +1,15 @@
-"""TabularTrunk: raw tables in (a DataFrame as users have it), its own fitted preprocessing, an MLP body."""
+"""TabularTrunk: raw tables in (a DataFrame as it comes), its own preprocessing, an MLP."""
 
 import numbers
 
-import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
-from ._compat import Interval, StrOptions
+from ._compat import Interval, StrOptions, validate_params
 from ._tabular import encode, fit_columns, layout
+from .engine.forward import NUMPY_ACTIVATIONS
 from .persistence.spec import Array, register
-from .trunks import ACTIVATIONS, BaseTrunk, check_initializer, check_layer_sizes
 
 __all__ = ["TabularTrunk"]
 
@@ -20,7 +20,7 @@ _STATE = ("feature_names", "numeric_columns", "numeric_center", "numeric_scale",
 
 
 @register
-class TabularTrunk(BaseTrunk):
+class TabularTrunk(BaseEstimator):
     """An MLP on raw tabular data that owns its preprocessing.
 
     Takes a pandas DataFrame (or a 2-D array) as it comes: numeric, string,
@@ -71,7 +71,6 @@ class TabularTrunk(BaseTrunk):
         Width of each categorical (and periodic numeric) embedding.
     n_bins : int, default=16
         Bins of the piecewise-linear numeric embedding.
-    kernel_initializer : str, default="he_uniform"
 
     Attributes
     ----------
@@ -98,12 +97,14 @@ class TabularTrunk(BaseTrunk):
     TabularTrunk(hidden_layer_sizes=(64, 64), n_ensemble=4)
     """
 
+    #: Where a saved file may name the class (see mtestimator.persistence.spec).
+    _persisted_as = "trunk"
     _fitted_state = {f"{name}_": Array() for name in _STATE
                      if name not in ("onehot_levels", "embedded_levels", "piecewise_edges")}
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(NUMPY_ACTIVATIONS) - {"softmax"})],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -112,12 +113,11 @@ class TabularTrunk(BaseTrunk):
         "max_onehot": [Interval(numbers.Integral, 0, None, closed="left")],
         "embedding_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
-        "kernel_initializer": [str],
     }
 
     def __init__(self, hidden_layer_sizes=(256, 256), *, activation="relu", dropout=0.1,
                  alpha=0.0, n_ensemble=1, numeric_embedding=None, categorical_features=None,
-                 max_onehot=8, embedding_dim=8, n_bins=16, kernel_initializer="he_uniform"):
+                 max_onehot=8, embedding_dim=8, n_bins=16):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -128,12 +128,34 @@ class TabularTrunk(BaseTrunk):
         self.max_onehot = max_onehot
         self.embedding_dim = embedding_dim
         self.n_bins = n_bins
-        self.kernel_initializer = kernel_initializer
+
+    # -- the trunk protocol (as mtestimator.trunks.BaseTrunk) ---------------------------
 
     def check(self, owner):
-        super().check(owner)
-        check_layer_sizes(self.hidden_layer_sizes, owner)
-        check_initializer(self.kernel_initializer, owner)
+        """Validate the parameters (before anything is fitted)."""
+        validate_params(self)
+        self._sizes(owner)
+
+    def _sizes(self, owner="TabularTrunk"):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                                and s >= 1 for s in sizes):
+            raise ValueError(
+                f"The 'hidden_layer_sizes' parameter of {owner}'s TabularTrunk must be a "
+                "positive int or a non-empty sequence of positive ints. Got "
+                f"{self.hidden_layer_sizes!r} instead.")
+        return [int(s) for s in sizes]
+
+    def cache_key(self):
+        """What makes two networks of this trunk the same architecture."""
+        return (type(self).__name__, repr(sorted(self.get_params(deep=False).items())))
+
+    def compile_key(self):
+        """:meth:`cache_key` less the dropout rate (a value of the compiled
+        training), plus the fitted layout (which columns are embedded)."""
+        params = {**self.get_params(deep=False), "dropout": bool(self.dropout)}
+        return (type(self).__name__, repr(sorted(params.items())), layout(self._state()))
 
     # -- the fitted preprocessing ------------------------------------------------------
 
@@ -190,18 +212,13 @@ class TabularTrunk(BaseTrunk):
 
     # -- the network ---------------------------------------------------------------
 
-    def compile_key(self):
-        # the fitted layout shapes the network too (which columns are embedded)
-        return (*super().compile_key(), layout(self._state()))
-
     def build(self, inputs, seeds):
-        from .engine.tabular import tabular_trunk
+        from .engine.networks import tabular_trunk
 
         n_numeric, n_dense, cards = layout(self._state())
         return tabular_trunk(
             inputs, n_numeric=n_numeric, n_dense=n_dense, cardinalities=cards,
-            hidden_layer_sizes=check_layer_sizes(self.hidden_layer_sizes, "TabularTrunk"),
-            activation=self.activation, kernel_initializer=self.kernel_initializer,
+            hidden_layer_sizes=self._sizes(), activation=self.activation,
             dropout=self.dropout, alpha=self.alpha, n_ensemble=self.n_ensemble,
             embedding_dim=self.embedding_dim,
             n_frequencies=16 if self.numeric_embedding == "periodic" else 0, seeds=seeds)

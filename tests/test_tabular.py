@@ -2,7 +2,9 @@
 fitted estimator per backend for NumPy inference, save/load, partial_fit and
 a grid search; the clear errors and warnings of the other trunks on raw tables."""
 
+import json
 import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -186,6 +188,18 @@ def test_save_load_round_trip_identical_predictions(fitted, tmp_path):
     assert loaded.trunk_.embedded_levels_[0].tolist() == ["Biscoe", "Dream", "Torgersen"]
     new = FRAME.iloc[:2].assign(island=["Atlantis", None])      # unseen after load
     assert loaded.predict(new).shape == (2, 2)
+    # the fitted preprocessing is checked like the heads' fitted state
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(files["mtestimator.json"])
+    meta["trunk_fitted"]["numeric_center_"] = "median"
+    files["mtestimator.json"] = json.dumps(meta)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    with pytest.raises(ValueError, match=r"trunk_fitted\.numeric_center_ is the string "
+                                         r"'median'; expected a 1-D array"):
+        load(path)
 
 
 @pytest.mark.backend

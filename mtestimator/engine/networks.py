@@ -12,6 +12,7 @@ from keras import ops
 
 from .initializers import initializer, unwrap
 from .spec import OutputSpec, seed_stream
+from .tabular import EnsembleAdapter, MemberMean, TabularFeatures
 
 __all__ = [
     "OPTIMIZERS",
@@ -28,6 +29,7 @@ __all__ = [
     "mlp_trunk",
     "recurrent_trunk",
     "set_dropout_rates",
+    "tabular_trunk",
 ]
 
 #: Optimizers by name; ``learning_rate`` is passed to each.
@@ -189,6 +191,32 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
                             bias_initializer=initializer("zeros", None),
                             name=f"trunk_conv1d_{i}")))
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
+
+
+def tabular_trunk(inputs, *, n_numeric, n_dense, cardinalities, hidden_layer_sizes,
+                  activation="relu", kernel_initializer="he_uniform", dropout=0.0, alpha=0.0,
+                  n_ensemble=1, embedding_dim=8, n_frequencies=0, frequency_scale=0.1,
+                  seeds):
+    """TabularTrunk's layers (see :mod:`.tabular`): the tabular matrix of
+    ``n_dense`` plain columns (the first ``n_numeric`` numeric) and one code per
+    embedded column, to a 2-D feature tensor; members averaged with ``n_ensemble``."""
+    x = _apply(TabularFeatures(n_numeric, n_dense, list(cardinalities), embedding_dim,
+                               n_frequencies, frequency_scale, seed=next(seeds),
+                               name="tabular_features"), inputs)
+    if n_ensemble > 1:
+        x = EnsembleAdapter(n_ensemble, seed=next(seeds), name="tabular_adapter")(x)
+    for i, units in enumerate(hidden_layer_sizes):
+        x = _apply(keras.layers.Dense(
+            int(units), activation=activation,
+            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+            bias_initializer=initializer("zeros", None),
+            kernel_regularizer=keras.regularizers.L2(alpha) if alpha else None,
+            name=f"tabular_dense_{i}"), x)
+        if dropout:
+            x = _dropout(dropout, next(seeds), f"tabular_dropout_{i}")(x)
+    if n_ensemble > 1:
+        x = MemberMean(name="tabular_mean")(x)
+    return x
 
 
 def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float32"):
@@ -381,6 +409,3 @@ def add_uncertainty_weights(model):
     outputs = {name: layers[name](out) for name, out in zip(model.output_names, model.outputs)}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=model.name), layers
-
-
-from . import tabular  # noqa: E402,F401  (registers the TabularTrunk layers)

@@ -11,7 +11,12 @@ import itertools
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_stream"]
+__all__ = ["SCHEDULES", "NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed",
+           "seed_stream"]
+
+#: Learning-rate schedules over a fit's steps (None: the constant rate; see
+#: :func:`mtestimator.engine.trainer.schedule_factor`).
+SCHEDULES = ("cosine", "linear_warmup_cosine")
 
 
 def fresh_seed():

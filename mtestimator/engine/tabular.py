@@ -1,6 +1,8 @@
-"""The network of TabularTrunk: feature encoding, efficient ensemble, MLP body; and its NumPy forward pass.
+"""The Keras layers of TabularTrunk's network: feature encoding and efficient ensemble.
 
-Pure Keras (no scikit-learn). The input is the float32 matrix of
+Pure Keras (no scikit-learn); :func:`mtestimator.engine.networks.tabular_trunk`
+builds the network, :func:`mtestimator.engine.forward.tabular_forward` runs
+it in NumPy. The input is the float32 matrix of
 :mod:`mtestimator._tabular`: ``n_dense`` columns taken as they are (the
 first ``n_numeric`` of them the scaled numeric features), then one integer
 code per embedded categorical column. The layers:
@@ -26,12 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .forward import NUMPY_ACTIVATIONS
-from .initializers import initializer
-from .networks import _apply, _dropout
-
-__all__ = ["EnsembleAdapter", "MemberMean", "TabularFeatures", "tabular_forward",
-           "tabular_trunk"]
+__all__ = ["EnsembleAdapter", "MemberMean", "TabularFeatures"]
 
 
 def _seeded(kind, seed, **config):
@@ -167,79 +164,3 @@ class MemberMean(keras.layers.Layer):
 
     def call(self, inputs):
         return ops.mean(inputs, axis=1)
-
-
-def tabular_trunk(inputs, *, n_numeric, n_dense, cardinalities, hidden_layer_sizes,
-                  activation="relu", kernel_initializer="he_uniform", dropout=0.0, alpha=0.0,
-                  n_ensemble=1, embedding_dim=8, n_frequencies=0, frequency_scale=0.1,
-                  seeds):
-    """The layers of the module docstring, from the tabular matrix to a 2-D feature tensor."""
-    x = _apply(TabularFeatures(n_numeric, n_dense, list(cardinalities), embedding_dim,
-                               n_frequencies, frequency_scale, seed=next(seeds),
-                               name="tabular_features"), inputs)
-    if n_ensemble > 1:
-        x = EnsembleAdapter(n_ensemble, seed=next(seeds), name="tabular_adapter")(x)
-    for i, units in enumerate(hidden_layer_sizes):
-        x = _apply(keras.layers.Dense(
-            int(units), activation=activation,
-            kernel_initializer=initializer(kernel_initializer, next(seeds)),
-            bias_initializer=initializer("zeros", None),
-            kernel_regularizer=keras.regularizers.L2(alpha) if alpha else None,
-            name=f"tabular_dense_{i}"), x)
-        if dropout:
-            x = _dropout(dropout, next(seeds), f"tabular_dropout_{i}")(x)
-    if n_ensemble > 1:
-        x = MemberMean(name="tabular_mean")(x)
-    return x
-
-
-def _np(variable):
-    return ops.convert_to_numpy(variable).astype(np.float64)
-
-
-def tabular_forward(model):
-    """A NumPy function computing the trunk of a TabularTrunk network (``X ->
-    features``, float64), or None if ``model`` has no such trunk."""
-    names = {layer.name for layer in model.layers}
-    if "tabular_features" not in names:
-        return None
-    feat = model.get_layer("tabular_features")
-    periodic = None
-    if feat.n_frequencies and feat.n_numeric:
-        periodic = (_np(feat.frequencies), _np(feat.periodic_kernel), _np(feat.periodic_bias))
-    table = _np(feat.embeddings) if feat.cardinalities else None
-    offsets = np.asarray(getattr(feat, "_offsets", np.zeros(0)), np.int64)
-    adapters = (_np(model.get_layer("tabular_adapter").adapters)
-                if "tabular_adapter" in names else None)
-    dense, i = [], 0
-    while f"tabular_dense_{i}" in names:
-        layer = model.get_layer(f"tabular_dense_{i}")
-        act = getattr(layer.activation, "__name__", str(layer.activation))
-        if act not in NUMPY_ACTIVATIONS:
-            return None
-        dense.append((_np(layer.kernel), _np(layer.bias), act))
-        i += 1
-    m, n_dense, width = feat.n_numeric, feat.n_dense, feat.embedding_dim
-
-    def forward(X):
-        X = np.asarray(X, np.float64)
-        parts = []
-        if periodic is not None:
-            freq, kernel, bias = periodic
-            angle = 2 * np.pi * X[:, :m, None] * freq[None]
-            emb = np.maximum(np.einsum("bmf,mfd->bmd", np.concatenate(
-                [np.sin(angle), np.cos(angle)], axis=-1), kernel) + bias[None], 0)
-            parts += [emb.reshape(len(X), m * width), X[:, m:n_dense]]
-        else:
-            parts.append(X[:, :n_dense])
-        if table is not None:
-            codes = X[:, n_dense:].astype(np.int64) + offsets[None]
-            parts.append(table[codes].reshape(len(X), -1))
-        h = np.concatenate(parts, axis=1)
-        if adapters is not None:
-            h = h[:, None, :] * adapters[None]
-        for kernel, bias, act in dense:
-            h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
-        return h.mean(axis=1) if adapters is not None else h
-
-    return forward

@@ -34,12 +34,11 @@ import numpy as np
 from ._compat import LossFunctionWrapper
 from .networks import set_dropout_rates, transferable_variables
 from .progress import make_progress
+from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
 __all__ = ["BaseTrainer", "CHUNK_SECONDS", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
-#: Learning-rate schedules over a fit's steps (None: the constant rate).
-SCHEDULES = ("cosine", "linear_warmup_cosine")
 #: The share of the steps that "linear_warmup_cosine" warms up over.
 WARMUP_FRACTION = 0.05
 
