@@ -36,14 +36,14 @@ def _plain_columns(trunk):
 
 
 def _first_non_number(values):
-    """The first value of a 1-D array that is not a number (or missing), else None."""
+    """The first string of a 1-D array that is not a number, else None (other
+    objects are left to scikit-learn's own check)."""
     for value in values:
-        if value is None or isinstance(value, (numbers.Number, np.number)):
-            continue
-        try:
-            float(value)
-        except (TypeError, ValueError):
-            return value
+        if isinstance(value, (str, bytes)):
+            try:
+                float(value)
+            except ValueError:
+                return value
     return None
 
 
@@ -64,7 +64,7 @@ def check_X_columns(X, trunk_name):
         value = _first_non_number(np.asarray(values, dtype=object).ravel())
         if value is not None:
             raise ValueError(
-                f"Column {name} of X holds {type(value).__name__} values such as {value!r}; "
+                f"Column {name} of X holds strings such as {value!r}; "
                 f"{trunk_name} takes numbers only. Use trunk=TabularTrunk() (from "
                 "mtestimator.trunks), which encodes categorical and string columns itself, "
                 "or encode the column first (e.g. OneHotEncoder in a ColumnTransformer)."

@@ -137,11 +137,11 @@ def test_get_params_clone_and_parameter_errors():
 
 def test_mlp_trunk_names_a_string_column_and_points_to_tabular_trunk():
     est = MultiTaskEstimator(heads(), epochs=1)
-    with pytest.raises(ValueError, match=r"Column 'island' of X holds str values such as "
+    with pytest.raises(ValueError, match=r"Column 'island' of X holds strings such as "
                                          r"'\w+'; MLPTrunk takes numbers only\. Use "
                                          r"trunk=TabularTrunk\(\)"):
         est.fit(FRAME, Y)
-    with pytest.raises(ValueError, match="Column 2 of X holds str"):
+    with pytest.raises(ValueError, match="Column 2 of X holds strings"):
         est.fit(FRAME.to_numpy(), Y)
 
 
