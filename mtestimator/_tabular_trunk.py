@@ -90,6 +90,44 @@ class TabularTrunk(BaseEstimator):
     With early stopping, the preprocessing is learned from all the rows
     given to ``fit`` (the validation split included: it holds no targets).
 
+    The efficient ensemble averages the members' features before each head's
+    (linear) output layer, shared by the members: a regression head's output
+    is exactly the average of the members' outputs; a classifier averages
+    logits, and the loss is that of the averaged output (TabM trains each
+    member on its own loss, with its own head).
+
+    Defaults, from 3-fold cross-validation per head (R² or accuracy; one
+    ``MultiTaskEstimator`` for all the heads of a table, raw DataFrame in;
+    ``HistGradientBoosting`` per target with native categoricals), with
+    ``early_stopping=True, epochs=200``: default trunk / ``n_ensemble=8,
+    numeric_embedding="piecewise"`` / HistGradientBoosting.
+
+    ==================================  ===========  ===========  ======
+    table: head                          default      ens8 + pw    HGB
+    ==================================  ===========  ===========  ======
+    modeldata attrition: Attrition       0.870        0.867        0.869
+    attrition: MonthlyIncome             0.793        0.858        0.886
+    attrition: JobLevel                  0.700        0.712        0.727
+    modeldata ames: log10 Sale_Price     0.861        0.878        0.894
+    ames: Overall_Cond                   0.590        0.624        0.617
+    modeldata lending_club: int_rate     0.418        0.443        0.447
+    lending_club: sub_grade              0.110        0.121        0.070
+    lending_club: Class                  0.947        0.948        0.946
+    modeldata meats: water               0.898        0.320        0.633
+    meats: fat                           0.905        0.405        0.621
+    meats: protein                       0.705        0.196        0.376
+    abalone: rings                       0.569        0.550        0.527
+    abalone: sex                         0.554        0.545        0.541
+    palmerpenguins: body_mass_g          0.858        --           0.825
+    ==================================  ===========  ===========  ======
+
+    The ensemble and the piecewise embedding help the larger mixed tables
+    and fail on the small spectral one (meats: 215 rows, 100 absorbances),
+    so the defaults are a plain MLP (``n_ensemble=1``, no numeric
+    embedding). On penguins (raw numeric and string columns, estimator
+    defaults otherwise), body-mass MAE over 5 folds is 245 g, against 242 g
+    for StandardScaler + OneHotEncoder + MLPTrunk.
+
     Examples
     --------
     >>> from mtestimator.trunks import TabularTrunk
