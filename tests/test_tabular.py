@@ -218,7 +218,7 @@ def test_grid_search_over_trunk_parameters():
     # dropout rates share one compiled trainer: the search compiles once
     search = GridSearchCV(tabular(n_ensemble=2), {"trunk__dropout": [0.1, 0.2]}, cv=KFold(2),
                           refit=False)
-    search.fit(FRAME, Y)
+    search.fit(FRAME[["year", "tagged"]], Y)                      # the same layout per fold
     assert sorted(search.cv_results_["param_trunk__dropout"]) == [0.1, 0.2]
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
@@ -232,4 +232,23 @@ def test_learning_rate_schedule_changes_training_and_is_seeded():
     plain = fit()
     cosine = fit(learning_rate_schedule="cosine")
     assert cosine != plain and cosine == fit(learning_rate_schedule="cosine")
-    assert fit(learning_rate_schedule="linear_warmup_cosine", weight_decay=0.1) != cosine
+
+
+def test_schedule_factors():
+    from mtestimator.engine.trainer import schedule_factor
+
+    steps = np.arange(100.0)
+    cosine = schedule_factor("cosine", steps, 100.0, np)
+    assert cosine[0] == 1 and cosine[50] == pytest.approx(0.5) and (np.diff(cosine) < 0).all()
+    warm = schedule_factor("linear_warmup_cosine", steps, 100.0, np)
+    np.testing.assert_allclose(warm[:5], [0.2, 0.4, 0.6, 0.8, 1.0])  # 5% of the steps
+    assert warm[5] == 1 and (np.diff(warm[5:]) < 0).all()
+
+
+def test_weight_decay_reaches_the_optimizer():
+    from mtestimator.engine.networks import make_optimizer
+
+    assert make_optimizer("adam", 0.01, 0.1).weight_decay == 0.1
+    assert make_optimizer("adam", 0.01).weight_decay is None
+    with pytest.raises(ValueError, match="'weight_decay' parameter"):
+        MultiTaskEstimator(heads(), weight_decay=-1.0).fit(FRAME[["year"]], Y)
