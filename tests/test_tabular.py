@@ -158,10 +158,13 @@ def test_mlp_trunk_warns_on_badly_scaled_columns():
 
 # -- training, inference, persistence (per backend) -----------------------------------
 
+#: One architecture for the fitted fixture and partial_fit: one compilation.
+RICH = {"n_ensemble": 3, "numeric_embedding": "periodic", "max_onehot": 2, "alpha": 1e-4}
+
+
 @pytest.fixture(scope="module")
 def fitted():
-    return tabular(n_ensemble=3, numeric_embedding="periodic", max_onehot=2,
-                   alpha=1e-4).fit(FRAME, Y)
+    return tabular(**RICH).fit(FRAME, Y)
 
 
 @pytest.mark.backend
@@ -204,7 +207,7 @@ def test_save_load_round_trip_identical_predictions(fitted, tmp_path):
 
 @pytest.mark.backend
 def test_partial_fit_continues_and_predicts():
-    est = tabular(numeric_embedding="piecewise", n_bins=4)
+    est = tabular(**RICH)
     est.partial_fit(FRAME, Y)
     first = est.predict(FRAME)
     est.partial_fit(FRAME.iloc[:20], Y.iloc[:20])                # preprocessing kept
