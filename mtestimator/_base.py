@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
 
+from ._columns import validate_columns
 from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
 from ._fitted import FittedNetworks
@@ -85,6 +86,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    learning_rate_schedule = weight_decay = None  # presets: a constant rate, Keras's decay
     #: predict returns a DataFrame when y was one (presets keep arrays).
     _frame_output = True
     #: One network for every head; False: one network per head (SeparateNetworks).
@@ -253,7 +255,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             # kept for the partial_fits that continue this fit
             self._fit_seed = self._seed if self._seed is not None else fresh_seed()
         # 2. X through the trunk; y split between the heads
-        X = trunk.validate_X(self, X, reset=not warm)
+        X = validate_columns(trunk, self, X, reset=not warm)
         y = self._check_y(y, reset=not warm)
         check_consistent_length(X, y)
         # 3. zero-weight rows dropped
@@ -317,7 +319,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             self._optimizer_state = {}  # by network key, as _keras_networks()
         self._check_backend_input()
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
-                               natural_val=None, epochs=1 if partial else self.epochs)
+                               natural_val=None, epochs=1 if partial else self.epochs,
+                               schedule=None if partial else self.learning_rate_schedule)
         if self.early_stopping:
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
@@ -332,10 +335,10 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
-                    "verbose": self.verbose}
+                    "verbose": self.verbose, "schedule": prep.schedule}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
-                   "input_dtype": self._X_dtype, "owner": owner}
+                   "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay}
         outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
                                     head.build_loss()) for name, head in self.heads_}
         if self._joint:

@@ -1,16 +1,25 @@
 """MultiTaskEstimator: any number of heads on any trunk, one Keras network."""
 
+import numbers
+
 from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseMultiTask
-from ._compat import HasMethods, StrOptions
+from ._compat import HasMethods, Interval, StrOptions
 from .trunks import MLPTrunk
 
+from .engine.spec import SCHEDULES
 from .persistence.spec import register
 
 __all__ = ["MultiTaskEstimator"]
+
+#: The learning-rate schedule and weight decay of the estimators that take them.
+SCHEDULE_CONSTRAINTS = {
+    "learning_rate_schedule": [StrOptions(set(SCHEDULES)), None],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
+}
 
 
 def _has_probabilities(est):
@@ -58,6 +67,17 @@ class MultiTaskEstimator(BaseMultiTask):
         epochs and keep the best weights.
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
+    learning_rate_schedule : {None, "cosine", "linear_warmup_cosine"}, default=None
+        The learning rate over the steps of one ``fit``: ``"cosine"`` from
+        ``learning_rate`` down to 0 (Keras's ``CosineDecay``);
+        ``"linear_warmup_cosine"`` up linearly over the first 5% of the steps,
+        then the cosine; None: constant. The schedule spans ``epochs`` (early
+        stopping may end it sooner); ``partial_fit`` keeps the constant rate.
+    weight_decay : float or None, default=None
+        Decoupled weight decay of the optimizer (AdamW-style, Keras's
+        ``weight_decay``: each step shrinks every weight by
+        ``learning_rate * weight_decay`` times itself); None: the
+        optimizer's default (none, or 0.004 for ``"adamw"``).
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks, deep-copied for each fit. Callbacks with epoch hooks
         only (``EarlyStopping``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
@@ -128,13 +148,15 @@ class MultiTaskEstimator(BaseMultiTask):
         **BaseMultiTask._parameter_constraints,
         "heads": [list],
         "trunk": [HasMethods(["validate_X", "build"]), None],
+        **SCHEDULE_CONSTRAINTS,
         "loss_weights": [StrOptions({"auto"}), None],
     }
 
     def __init__(self, heads, *, trunk=None, loss_weights=None, optimizer="adam",
                  learning_rate=0.001, epochs=100, batch_size=32, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, callbacks=None,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0,
+                 learning_rate_schedule=None, weight_decay=None):
         self.heads = heads
         self.trunk = trunk
         self.loss_weights = loss_weights
@@ -148,6 +170,8 @@ class MultiTaskEstimator(BaseMultiTask):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay
 
     # -- composition: heads__<name>__<param> -------------------------------------
 

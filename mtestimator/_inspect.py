@@ -187,6 +187,14 @@ def _has_val(history):
     return isinstance(history, dict) and any(k.startswith("val_") for k in history)
 
 
+def _preprocessing(trunk):
+    """The lines of a trunk's fitted preprocessing (TabularTrunk), indented."""
+    describe = getattr(trunk, "preprocessing", None)
+    if describe is None or not hasattr(trunk, "numeric_center_"):
+        return []
+    return [f"       preprocessing: {line}" for line in describe()]
+
+
 def _summary_joint(est):
     """One network: the trunk, one Dense output per head (and learned weights)."""
     model = est.model_
@@ -208,6 +216,7 @@ def _summary_joint(est):
     lines = [f"{type(est).__name__}: one network, {len(heads)} {noun} (fitted"
              f"{_epochs_text(est, history)})",
              _indented_repr(getattr(est, "trunk_", None), "Trunk: "),
+             *_preprocessing(getattr(est, "trunk_", None)),
              f"       {trunk_params:,} parameters"
              + (" (shared by the heads)" if len(heads) > 1 else ""),
              "",
@@ -272,6 +281,7 @@ def _summary_separate(est):
     lines = [f"{type(est).__name__}: {len(networks)} {noun}, one per head (fitted"
              f"{_epochs_text(est, history)})",
              _indented_repr(trunk, "Trunk: "),
+             *_preprocessing(trunk),
              "       one copy per head; each head's parameters below include its trunk",
              "",
              *_finish(rows, history, any_val),

@@ -12,7 +12,7 @@ that head, then kept as a scikeras ``KerasRegressor`` (regression heads) or
 
 from ._base import BaseMultiTask
 from ._compat import HasMethods
-from ._estimator import MultiTaskEstimator
+from ._estimator import SCHEDULE_CONSTRAINTS, MultiTaskEstimator
 from .persistence.spec import History, Rebuilt, register
 
 __all__ = ["SeparateNetworks"]
@@ -63,6 +63,17 @@ class SeparateNetworks(MultiTaskEstimator):
         ``n_iter_no_change`` epochs and keeps its best weights.
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
+    learning_rate_schedule : {None, "cosine", "linear_warmup_cosine"}, default=None
+        The learning rate over the steps of one ``fit``: ``"cosine"`` from
+        ``learning_rate`` down to 0 (Keras's ``CosineDecay``);
+        ``"linear_warmup_cosine"`` up linearly over the first 5% of the steps,
+        then the cosine; None: constant. The schedule spans ``epochs`` (early
+        stopping may end it sooner); ``partial_fit`` keeps the constant rate.
+    weight_decay : float or None, default=None
+        Decoupled weight decay of the optimizer (AdamW-style, Keras's
+        ``weight_decay``: each step shrinks every weight by
+        ``learning_rate * weight_decay`` times itself); None: the
+        optimizer's default (none, or 0.004 for ``"adamw"``).
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks, deep-copied for each head's network. Callbacks with epoch hooks
         only (``EarlyStopping``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
@@ -166,11 +177,13 @@ class SeparateNetworks(MultiTaskEstimator):
         **BaseMultiTask._parameter_constraints,
         "heads": [list],
         "trunk": [HasMethods(["validate_X", "build"]), None],
+        **SCHEDULE_CONSTRAINTS,
     }
 
     def __init__(self, heads, *, trunk=None, optimizer="adam", learning_rate=0.001,
                  epochs=100, batch_size=32, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, callbacks=None, random_state=None, verbose=0):
+                 n_iter_no_change=10, callbacks=None, random_state=None, verbose=0,
+                 learning_rate_schedule=None, weight_decay=None):
         self.heads = heads
         self.trunk = trunk
         self.optimizer = optimizer
@@ -183,3 +196,5 @@ class SeparateNetworks(MultiTaskEstimator):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay

@@ -409,3 +409,8 @@ def _numeric_objects(X):
     if arr.dtype != object:
         return False
     return all(isinstance(v, numbers.Number) for v in arr.ravel()[:100])
+
+
+from ._tabular_trunk import TabularTrunk  # noqa: E402  (raw tables: its own module)
+
+__all__ += ["TabularTrunk"]

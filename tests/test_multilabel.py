@@ -222,7 +222,7 @@ def test_inputs_are_not_modified():
         (X, Y[:, 0], r"2-D binary indicator matrix.*shape \(150,\)"),
         (X.reshape(150, 2, 3), Y, "Found array with dim 3"),
         (X[:10], Y, "inconsistent numbers of samples"),
-        (np.array([["a"] * 6] * 150), Y, "could not convert string to float"),
+        (np.array([["a"] * 6] * 150), Y, "Column 0 of X holds strings such as 'a'"),
     ],
 )
 def test_bad_input_at_fit(X_bad, y_bad, match):

@@ -153,7 +153,9 @@ _SEQ_BIG = _at(XS, (3, 2, 1), 1e39)
 FIT_CASES = [
     ("nan-X", ml, _with(X, 0, 0, np.nan), YM, ValueError, "Input X contains NaN"),
     ("inf-X", ml, _with(X, 0, 0, np.inf), YM, ValueError, "Input X contains infinity"),
-    ("str-X", ml, _with(X, 0, 0, "a"), YM, ValueError, "could not convert string to float"),
+    ("str-X", ml, _with(X, 0, 0, "a"), YM, ValueError,
+     r"Column 0 of X holds strings such as 'a'; MLPTrunk takes numbers only\. Use "
+     r"trunk=TabularTrunk\(\)"),
     ("obj-X", ml, np.array([[{}] * 4] * 60), YM, TypeError, "float"),
     ("empty-X", ml, X[:0], YM[:0], ValueError, r"0 sample\(s\)"),
     ("0-features", ml, X[:, :0], YM, ValueError, r"0 feature\(s\)"),

@@ -50,7 +50,7 @@ import numpy as np
 from jax import lax
 
 from ._compat import jit_cache_size
-from .trainer import BaseTrainer
+from .trainer import BaseTrainer, schedule_factor
 from .trainer import batch_capacity as _batch_capacity
 from .trainer import rows_bucket as _rows_bucket
 
@@ -127,8 +127,15 @@ def _loss_function(model, losses, names):
     ``(total, ([total, head...], ntv))``: each head's loss is the mean over
     the rows where ``mask`` is 1, weighted by ``w``."""
 
+    penalised = bool(model.losses)  # weight penalties (TabularTrunk's alpha)
+
     def loss(tv, ntv, x, y, w, mask, loss_weights, training):
-        pred, ntv = model.stateless_call(tv, ntv, x, training=training)
+        if penalised and training:
+            pred, ntv, penalties = model.stateless_call(tv, ntv, x, training=training,
+                                                        return_losses=True)
+        else:
+            pred, ntv = model.stateless_call(tv, ntv, x, training=training)
+            penalties = ()
         scope = keras.StatelessScope(state_mapping=list(zip(model.trainable_variables, tv)))
         with scope:  # losses may read model variables (learned loss weights)
             count = jnp.maximum(jnp.sum(mask), 1.0)
@@ -136,12 +143,14 @@ def _loss_function(model, losses, names):
                 jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
                                   * w[name], 0.0)) / count for name in names])
         total = jnp.sum(loss_weights * per_head)
+        for penalty in penalties:
+            total = total + penalty
         return total, (jnp.concatenate([total[None], per_head]), ntv)
 
     return loss
 
 
-def _train_function(loss, optimizer, n_values):
+def _train_function(loss, optimizer, n_values, lr_index):
     """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
     the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
     (at most ``capacity``, the static batch shape). Returns the new state and
@@ -150,7 +159,7 @@ def _train_function(loss, optimizer, n_values):
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
-            *, capacity):
+            schedule_values, *, capacity, schedule=None):
         lanes = jnp.arange(capacity)
         steps = (n + batch_size - 1) // batch_size
 
@@ -165,6 +174,13 @@ def _train_function(loss, optimizer, n_values):
                 idx = order[jnp.minimum(positions, n - 1)]  # masked lanes: a real row
                 y = {k: v[idx] for k, v in Y.items()}
                 w = {k: v[idx] for k, v in W.items()}
+                if schedule is not None:  # the kind; schedule_values: epochs, base rate
+                    total, base = schedule_values[0], schedule_values[1]
+                    t = ((first_epoch + e) * steps + s).astype(jnp.float32)
+                    ov = list(ov)
+                    ov[lr_index] = jnp.asarray(base * schedule_factor(
+                        schedule, t, total * steps.astype(jnp.float32), jnp),
+                        ov[lr_index].dtype)
                 (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, loss_weights,
                                                     True)
                 tv, ov = optimizer.stateless_apply(ov, grads, tv)
@@ -177,7 +193,7 @@ def _train_function(loss, optimizer, n_values):
         state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
         return *state, history
 
-    return jax.jit(run, static_argnames="capacity")
+    return jax.jit(run, static_argnames=("capacity", "schedule"))
 
 
 def _eval_function(loss):
@@ -197,7 +213,9 @@ class Trainer(BaseTrainer):
         super().__init__(model, losses, optimizer)
         self._set_loss_weights(np.ones(len(self.names), np.float32))
         loss = _loss_function(model, self.losses, self.names)
-        self._run = _train_function(loss, optimizer, 1 + len(self.names))
+        lr_index = next(i for i, v in enumerate(optimizer.variables)
+                        if v is optimizer.learning_rate)
+        self._run = _train_function(loss, optimizer, 1 + len(self.names), lr_index)
         self._eval = _eval_function(loss)
 
     def compilations(self):
@@ -222,13 +240,17 @@ class Trainer(BaseTrainer):
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
         """Run ``n_epochs`` epochs, in calls of at most ``_MAX_EPOCHS``."""
         state = self._state()
+        kind, total = self.schedule
+        static = {} if kind is None else {"schedule": kind}
+        schedule_values = np.array([total, getattr(self, "base_learning_rate", 0.0)],
+                                   np.float32)
         history = [np.zeros((0, 1 + len(self.names)), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             *state, values = self._run(
                 *state, *data, self._loss_weights, _seed32(seed),
                 np.int32(first_epoch + start), np.int32(count), np.int32(batch_size),
-                capacity=_batch_capacity(batch_size))
+                schedule_values, capacity=_batch_capacity(batch_size), **static)
             history.append(np.asarray(values)[:count])
         self._set_state(*state)
         return np.concatenate(history)

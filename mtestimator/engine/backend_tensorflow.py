@@ -44,7 +44,7 @@ single_threaded_xla()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .trainer import BaseTrainer, batch_capacity, rows_bucket  # noqa: E402
+from .trainer import BaseTrainer, batch_capacity, rows_bucket, schedule_factor  # noqa: E402
 
 __all__ = ["Trainer", "epoch_order", "keras_fit", "uses_xla", "xla_wanted"]
 
@@ -127,6 +127,7 @@ class Trainer(BaseTrainer):
     def __init__(self, model, losses, optimizer):
         super().__init__(model, losses, optimizer)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
+        self._schedule_values = tf.Variable([1.0, 0.0], trainable=False)  # epochs, rate
         self._xla = xla_wanted() and not _random_layers(model)
         self._run_xla = tf.function(self._run_epochs, jit_compile=True, autograph=False,
                                     reduce_retracing=True)
@@ -161,6 +162,10 @@ class Trainer(BaseTrainer):
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
         """Run ``n_epochs`` epochs, in calls of at most ``_MAX_EPOCHS``."""
         capacity = batch_capacity(batch_size)
+        kind, total = self.schedule
+        static = {"capacity": capacity, "schedule": kind}
+        if kind is not None:  # values, not constants: no new trace per rate or epochs
+            self._schedule_values.assign([float(total), self.base_learning_rate])
         history = [np.zeros((0, 1 + len(self.names)), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
@@ -170,16 +175,14 @@ class Trainer(BaseTrainer):
             values = None
             if self._xla and args[0].dtype != tf.string:
                 try:
-                    values = self._concrete(self._run_xla, args, capacity=capacity)(
-                        *args, capacity=capacity)
+                    values = self._concrete(self._run_xla, args, **static)(*args, **static)
                 except _XLA_ERRORS:
                     # XLA could not compile this network: nothing ran (variables
                     # are written when the compiled function ends); from now on
                     # this trainer runs in the graph executor
                     self._xla = False
             if values is None:
-                values = self._concrete(self._run_graph, args, capacity=capacity)(
-                    *args, capacity=capacity)
+                values = self._concrete(self._run_graph, args, **static)(*args, **static)
             history.append(values.numpy()[:count])
         return np.concatenate(history)
 
@@ -209,9 +212,15 @@ class Trainer(BaseTrainer):
             tf.reduce_sum(tf.reshape(self.losses[n].call(y[n], pred[n]), [-1]) * w[n] * mask)
             / count for n in self.names])
         total = tf.reduce_sum(self._loss_weights * per_head)
+        if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
+            total = total + tf.add_n(self.model.losses)
         return tf.concat([[total], per_head], axis=0)
 
-    def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity):
+    def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
+                    schedule=None):
+        """``schedule``: the kind of learning-rate schedule (static: a scheduled
+        fit traces its own function; its epochs and base rate are values), None:
+        the constant rate."""
         size = tf.shape(X)[0]
         steps = (n + batch_size - 1) // batch_size
         lanes = tf.range(capacity)
@@ -228,6 +237,11 @@ class Trainer(BaseTrainer):
                 x = tf.gather(X, idx)
                 y = {k: tf.gather(v, idx) for k, v in Y.items()}
                 w = {k: tf.gather(v, idx) for k, v in W.items()}
+                if schedule is not None:
+                    total, base = self._schedule_values[0], self._schedule_values[1]
+                    t = tf.cast((first_epoch + e) * steps + s, tf.float32)
+                    self.optimizer.learning_rate.assign(base * schedule_factor(
+                        schedule, t, total * tf.cast(steps, tf.float32), tf.math))
                 with tf.GradientTape() as tape:
                     losses = self._losses(x, y, w, mask, training=True)
                     total = losses[0]

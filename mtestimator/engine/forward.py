@@ -8,7 +8,7 @@ cost on every backend, and nothing retained between calls.
 import numpy as np
 from scipy.special import erf, expit, softmax
 
-__all__ = ["NUMPY_ACTIVATIONS", "dense_forward", "extract_dense_layers"]
+__all__ = ["NUMPY_ACTIVATIONS", "dense_forward", "extract_dense_layers", "tabular_forward"]
 
 NUMPY_ACTIVATIONS = {
     "linear": lambda x: x,
@@ -33,9 +33,15 @@ def _activation_name(layer):
 
 def extract_dense_layers(model):
     """``(trunk, heads)`` as NumPy arrays, or None if ``model`` is not a
-    Dense trunk (``trunk_dense_*``) with one Dense layer per output."""
+    Dense trunk (``trunk_dense_*``) with one Dense layer per output. A
+    TabularTrunk network's trunk is a NumPy function instead (see
+    :func:`tabular_forward`)."""
     trunk, i = [], 0
     names = {layer.name for layer in model.layers}
+    if "tabular_features" in names:
+        trunk = tabular_forward(model)
+        if trunk is None:
+            return None
     while f"trunk_dense_{i}" in names:
         layer = model.get_layer(f"trunk_dense_{i}")
         trunk.append((np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
@@ -48,7 +54,10 @@ def extract_dense_layers(model):
             return None
         heads[name] = (np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
                        _activation_name(layer))
-    acts = {a for *_, a in trunk} | {a for *_, a in heads.values()}
+    acts = {a for *_, a in heads.values()}
+    if callable(trunk):
+        return (trunk, heads) if acts <= set(NUMPY_ACTIVATIONS) else None
+    acts |= {a for *_, a in trunk}
     if not trunk or not acts <= set(NUMPY_ACTIVATIONS):
         return None
     return trunk, heads
@@ -65,7 +74,63 @@ def dense_forward(layers, X, names=None):
     if names is not None:
         heads = {name: heads[name] for name in names}
     h = np.asarray(X, np.float64)
+    if callable(trunk):  # a TabularTrunk network
+        h, trunk = trunk(h), ()
     for kernel, bias, act in trunk:
         h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
     return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias)
             for name, (kernel, bias, act) in heads.items()}
+
+
+def _np(variable):
+    from keras import ops
+
+    return ops.convert_to_numpy(variable).astype(np.float64)
+
+
+def tabular_forward(model):
+    """A NumPy function computing the trunk of a TabularTrunk network (``X ->
+    features``, float64), or None if ``model`` has no such trunk."""
+    names = {layer.name for layer in model.layers}
+    if "tabular_features" not in names:
+        return None
+    feat = model.get_layer("tabular_features")
+    periodic = None
+    if feat.n_frequencies and feat.n_numeric:
+        periodic = (_np(feat.frequencies), _np(feat.periodic_kernel), _np(feat.periodic_bias))
+    table = _np(feat.embeddings) if feat.cardinalities else None
+    offsets = np.asarray(getattr(feat, "_offsets", np.zeros(0)), np.int64)
+    adapters = (_np(model.get_layer("tabular_adapter").adapters)
+                if "tabular_adapter" in names else None)
+    dense, i = [], 0
+    while f"tabular_dense_{i}" in names:
+        layer = model.get_layer(f"tabular_dense_{i}")
+        act = getattr(layer.activation, "__name__", str(layer.activation))
+        if act not in NUMPY_ACTIVATIONS:
+            return None
+        dense.append((_np(layer.kernel), _np(layer.bias), act))
+        i += 1
+    m, n_dense, width = feat.n_numeric, feat.n_dense, feat.embedding_dim
+
+    def forward(X):
+        X = np.asarray(X, np.float64)
+        parts = []
+        if periodic is not None:
+            freq, kernel, bias = periodic
+            angle = 2 * np.pi * X[:, :m, None] * freq[None]
+            emb = np.maximum(np.einsum("bmf,mfd->bmd", np.concatenate(
+                [np.sin(angle), np.cos(angle)], axis=-1), kernel) + bias[None], 0)
+            parts += [emb.reshape(len(X), m * width), X[:, m:n_dense]]
+        else:
+            parts.append(X[:, :n_dense])
+        if table is not None:
+            codes = X[:, n_dense:].astype(np.int64) + offsets[None]
+            parts.append(table[codes].reshape(len(X), -1))
+        h = np.concatenate(parts, axis=1)
+        if adapters is not None:
+            h = h[:, None, :] * adapters[None]
+        for kernel, bias, act in dense:
+            h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
+        return h.mean(axis=1) if adapters is not None else h
+
+    return forward

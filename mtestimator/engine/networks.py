@@ -13,6 +13,7 @@ from keras import ops
 
 from .initializers import initializer, unwrap
 from .spec import OutputSpec, seed_stream
+from .tabular import EnsembleAdapter, MemberMean, TabularFeatures
 
 __all__ = [
     "OPTIMIZERS",
@@ -31,6 +32,7 @@ __all__ = [
     "mlp_trunk",
     "recurrent_trunk",
     "set_dropout_rates",
+    "tabular_trunk",
 ]
 
 #: Optimizers by name; ``learning_rate`` is passed to each.
@@ -194,6 +196,32 @@ def conv1d_trunk(inputs, hidden_layer_sizes, *, activation="relu",
     return keras.layers.GlobalAveragePooling1D(name="trunk_pool")(x)
 
 
+def tabular_trunk(inputs, *, n_numeric, n_dense, cardinalities, hidden_layer_sizes,
+                  activation="relu", kernel_initializer="he_uniform", dropout=0.0, alpha=0.0,
+                  n_ensemble=1, embedding_dim=8, n_frequencies=0, frequency_scale=0.1,
+                  seeds):
+    """TabularTrunk's layers (see :mod:`.tabular`): the tabular matrix of
+    ``n_dense`` plain columns (the first ``n_numeric`` numeric) and one code per
+    embedded column, to a 2-D feature tensor; members averaged with ``n_ensemble``."""
+    x = _apply(TabularFeatures(n_numeric, n_dense, list(cardinalities), embedding_dim,
+                               n_frequencies, frequency_scale, seed=next(seeds),
+                               name="tabular_features"), inputs)
+    if n_ensemble > 1:
+        x = EnsembleAdapter(n_ensemble, seed=next(seeds), name="tabular_adapter")(x)
+    for i, units in enumerate(hidden_layer_sizes):
+        x = _apply(keras.layers.Dense(
+            int(units), activation=activation,
+            kernel_initializer=initializer(kernel_initializer, next(seeds)),
+            bias_initializer=initializer("zeros", None),
+            kernel_regularizer=keras.regularizers.L2(alpha) if alpha else None,
+            name=f"tabular_dense_{i}"), x)
+        if dropout:
+            x = _dropout(dropout, next(seeds), f"tabular_dropout_{i}")(x)
+    if n_ensemble > 1:
+        x = MemberMean(name="tabular_mean")(x)
+    return x
+
+
 def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float32"):
     """A multi-head network: one shared trunk, one named Dense output per head.
 
@@ -264,9 +292,12 @@ def losses(spec, model):
             for o in spec.outputs}
 
 
-def make_optimizer(name, learning_rate):
-    """An optimizer instance from its name in :data:`OPTIMIZERS`."""
-    return OPTIMIZERS[name](learning_rate=learning_rate)
+def make_optimizer(name, learning_rate, weight_decay=None):
+    """An optimizer instance from its name in :data:`OPTIMIZERS`; ``weight_decay``
+    (decoupled, as AdamW) when not None."""
+    if weight_decay is None:
+        return OPTIMIZERS[name](learning_rate=learning_rate)
+    return OPTIMIZERS[name](learning_rate=learning_rate, weight_decay=weight_decay)
 
 
 def optimizer_state(optimizer):

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_of", "seed_stream"]
+__all__ = ["SCHEDULES", "NetworkSpec", "OutputSpec", "TrainSettings", "fresh_seed", "seed_of",
+           "seed_stream"]
+
+#: Learning-rate schedules over a fit's steps (None: the constant rate; see
+#: :func:`mtestimator.engine.trainer.schedule_factor`).
+SCHEDULES = ("cosine", "linear_warmup_cosine")
 
 
 def fresh_seed():
@@ -104,6 +109,9 @@ class NetworkSpec:
         The Keras model's name.
     owner : str, default=""
         Who builds it (an estimator's class name): part of the cache key.
+    weight_decay : float or None, default=None
+        The optimizer's decoupled weight decay (Keras's ``weight_decay``);
+        None: the optimizer's default.
     """
 
     input_shape: tuple
@@ -116,13 +124,14 @@ class NetworkSpec:
     input_dtype: str = "float32"
     name: str = "multitask_network"
     owner: str = ""
+    weight_decay: object = None
 
     def key(self):
         """What makes two specifications able to share one compiled trainer:
         all but the seed (values the trainer takes at each fit, such as the
         learning rate, loss weights or dropout rates, are in no spec)."""
         return (self.owner, self.name, self.trunk_key, tuple(self.input_shape),
-                self.input_dtype, self.optimizer, bool(self.uncertainty),
+                self.input_dtype, self.optimizer, self.weight_decay, bool(self.uncertainty),
                 tuple((o.name, o.units, o.activation, _loss_key(o.loss))
                       for o in self.outputs))
 
@@ -137,7 +146,9 @@ class TrainSettings:
     ``patience`` stops after that many epochs without a lower validation
     loss; ``callbacks`` are Keras callbacks (deep-copied for the fit);
     ``verbose`` 0, 1 (a tqdm bar) or 2 (epoch lines); ``description`` names
-    the fit in the progress output.
+    the fit in the progress output; ``schedule`` the learning-rate schedule
+    over the fit's ``epochs`` (``"cosine"``, ``"linear_warmup_cosine"``;
+    None: the constant ``learning_rate``).
     """
 
     epochs: int
@@ -150,3 +161,4 @@ class TrainSettings:
     callbacks: tuple = field(default_factory=tuple)
     verbose: int = 0
     description: object = None
+    schedule: object = None

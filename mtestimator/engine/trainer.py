@@ -34,9 +34,28 @@ import numpy as np
 from ._compat import LossFunctionWrapper
 from .networks import load_optimizer_state, set_dropout_rates, transferable_variables
 from .progress import make_progress
+from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "batch_capacity", "needs_batch_hooks",
-           "reads_logs_only", "rows_bucket"]
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
+           "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
+
+#: The share of the steps that "linear_warmup_cosine" warms up over.
+WARMUP_FRACTION = 0.05
+
+
+def schedule_factor(kind, step, total, xp):
+    """The learning rate's multiplier at ``step`` of ``total`` (0-based, float
+    tensors; ``xp`` the array module: ``tf.math`` or ``jax.numpy``):
+    ``"cosine"`` from 1 down to 0 as Keras's ``CosineDecay``;
+    ``"linear_warmup_cosine"`` up linearly over the first
+    :data:`WARMUP_FRACTION` of the steps, then the cosine down to 0."""
+    p = step / total
+    if kind == "cosine":
+        return 0.5 * (1.0 + xp.cos(np.pi * p))
+    w = WARMUP_FRACTION
+    warm = (step + 1.0) / xp.maximum(w * total, 1.0)
+    decay = 0.5 * (1.0 + xp.cos(np.pi * xp.maximum(p - w, 0.0) / (1.0 - w)))
+    return xp.minimum(warm, decay)
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
@@ -164,10 +183,17 @@ class BaseTrainer:
         """The network's variables that a fit copies in and out."""
         return transferable_variables(self.model)
 
-    def reset(self, source, learning_rate, loss_weights=None, optimizer_state=None):
+    #: ``(kind, epochs)`` of the fit's learning-rate schedule (kind None: constant).
+    schedule = (None, 1)
+
+    def reset(self, source, learning_rate, loss_weights=None, optimizer_state=None,
+              schedule=None, epochs=1):
         """Start a fit: weights, dropout seeds and rates of ``source``; the loss
         weights (``None``: all 1); a fresh optimizer, or the one saved in
-        ``optimizer_state``."""
+        ``optimizer_state``; the learning-rate ``schedule`` (one of
+        :data:`SCHEDULES`, over ``epochs``; None: constant)."""
+        self.schedule = (schedule, int(epochs))
+        self.base_learning_rate = float(learning_rate)
         for dst, src in zip(self.variables(), transferable_variables(source)):
             dst.assign(src.value)
         set_dropout_rates(self.model, source)

@@ -120,7 +120,8 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
         with checkout(spec.key(), lambda: _new_trainer(spec, settings),
                       lambda trainer: _shapes(trainer.model) == _shapes(model)) as trainer:
             trainer.reset(model, settings.learning_rate, settings.loss_weights,
-                          None if start is None else start.optimizer_state)
+                          None if start is None else start.optimizer_state,
+                          schedule=settings.schedule, epochs=settings.epochs)
             history = trainer.fit(X, Y, W, epochs=settings.epochs, batch_size=batch_size,
                                   seed=seed, validation=validation,
                                   patience=settings.patience, callbacks=callbacks,
@@ -149,7 +150,8 @@ def _new_trainer(spec, settings):
     model = networks.build(spec, variable_rates=True)
     return backend_module().Trainer(model, networks.losses(spec, model),
                                     networks.make_optimizer(spec.optimizer,
-                                                            settings.learning_rate))
+                                                            settings.learning_rate,
+                                                            spec.weight_decay))
 
 
 def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, callbacks, *,
@@ -159,15 +161,24 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
     (``start``) compiles the network once and loads ``start``'s optimizer
     state (from either path) into its compiled optimizer, at today's
     learning rate."""
-    if start is None or not getattr(model, "compiled", False):
-        model.compile(optimizer=networks.make_optimizer(spec.optimizer, settings.learning_rate),
+    compiled = start is not None and getattr(model, "compiled", False)
+    if compiled:
+        try:
+            model.optimizer.learning_rate = settings.learning_rate
+        except TypeError:  # compiled with a fit's schedule: compile again at a constant rate
+            compiled = False
+    if not compiled:
+        model.compile(optimizer=networks.make_optimizer(
+                          spec.optimizer, _keras_schedule(settings, -(-len(X) // batch_size)),
+                          spec.weight_decay),
                       loss=networks.losses(spec, model),
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
                       jit_compile=jit_compile(model, X))
     if start is not None:
         networks.load_optimizer_state(model.optimizer, start.optimizer_state,
                                       model.trainable_variables)
-        model.optimizer.learning_rate = settings.learning_rate
+        if settings.schedule is None:
+            model.optimizer.learning_rate = settings.learning_rate
     callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -175,6 +186,21 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
     return backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
                                       batch_size=batch_size, seed=seed, validation=validation,
                                       callbacks=callbacks, verbose=settings.verbose)
+
+
+def _keras_schedule(settings, steps):
+    """The learning rate of Keras's own ``fit``: the rate, or Keras's
+    ``CosineDecay`` for the schedule of ``settings`` (the compiled trainers'
+    :func:`~mtestimator.engine.trainer.schedule_factor`)."""
+    from .trainer import WARMUP_FRACTION
+
+    if settings.schedule is None:
+        return settings.learning_rate
+    total = settings.epochs * steps
+    warmup = int(WARMUP_FRACTION * total) if settings.schedule != "cosine" else 0
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else settings.learning_rate, max(total - warmup, 1),
+        warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
 
 
 def predict(model, X, dense_layers=None, names=None):

@@ -81,6 +81,9 @@ def save(estimator, path):
         "networks": list(trained),
         "optimizers": list(optimizers),
     }
+    trunk_state = fitted_state(estimator.trunk_)
+    if trunk_state:  # a trunk that learns from X (TabularTrunk's preprocessing)
+        meta["trunk_fitted"] = encode(trunk_state)
     networks = {}
     for key, model in trained.items():
         # the network without its compiled losses (some are not serialisable)
@@ -363,6 +366,7 @@ def load(path):
         heads.append((head_name, head))
     estimator.heads_ = heads
     estimator.trunk_ = decode(meta["trunk"])
+    vars(estimator.trunk_).update(decode(meta.get("trunk_fitted", {})))
     changed = parts_changed(estimator)
     if changed:
         raise ValueError(f"{where!r} {_DAMAGED}: {changed}; expected params to make the "

@@ -271,7 +271,7 @@ class Checker:
         for key in keys:
             if key not in meta:
                 raise Damage(f"its key {key!r} is missing; expected the keys {keys}")
-        extra = sorted(set(meta) - set(keys))
+        extra = sorted(set(meta) - set(keys) - {"trunk_fitted"})  # optional
         if extra:
             raise Damage(f"it has the unexpected key {short(repr(extra[0]))}; expected "
                          f"the keys {keys}")
@@ -286,7 +286,8 @@ class Checker:
                 == len(optimizers) and all(key in expected for key in optimizers)):
             raise bad("optimizers", optimizers, f"a list of distinct network keys among "
                                                 f"{expected} (the optimizers saved)")
-        self.estimator(meta["trunk"], "trunk", 0, "trunk")
+        trunk = self.estimator(meta["trunk"], "trunk", 0, "trunk")
+        self.state(meta.get("trunk_fitted", {}), "trunk_fitted", trunk, "trunk", {})
         self.estimator_parameters(cls, meta["params"])
         self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": heads})
         self.private(meta["private"], cls, heads, version)
