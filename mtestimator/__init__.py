@@ -5,9 +5,9 @@ they load when a network is first built, trained or loaded, and scikeras only
 inside :class:`SeparateNetworks`.
 """
 
-import random as _random
+import random
 
-_state = _random.getstate()  # scikit-learn's metrics import draws from ``random``
+_state = random.getstate()  # scikit-learn's metrics import draws from ``random``
 
 from .engine.threads import follow_thread_limit  # noqa: E402
 
@@ -20,8 +20,8 @@ from ._multilabel import MultiLabelMLPClassifier  # noqa: E402
 from .persistence import load  # noqa: E402
 from ._separate import SeparateNetworks  # noqa: E402
 
-_random.setstate(_state)  # importing mtestimator leaves the global generators as they were
-del _state
+random.setstate(_state)  # importing mtestimator leaves the global generators as they were
+del _state, random
 
 __all__ = ["JointRegressorClassifier", "MultiLabelMLPClassifier", "MultiTaskEstimator",
            "SeparateNetworks", "cache_info", "clear_cache", "load"]

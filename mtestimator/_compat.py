@@ -14,8 +14,8 @@ from .engine._compat import load_private
 
 __all__ = ["BaseScorer", "CHECKED_WITH", "HasMethods", "Interval", "InvalidParameterError",
            "StrOptions", "VisualBlock", "check_matplotlib_support", "check_sample_weight",
-           "fit_context", "param_names", "validate_parameter_constraints", "validate_params",
-           "validate_style_kwargs"]
+           "fit_context", "num_samples", "param_names", "validate_parameter_constraints",
+           "validate_params", "validate_style_kwargs"]
 
 CHECKED_WITH = {"scikit-learn": "1.9", **_ENGINE_CHECKED_WITH}  # scikeras: public API only
 
@@ -42,6 +42,8 @@ _PRIVATE = {
     "check_sample_weight": ("_check_sample_weight", "sklearn.utils.validation"),
     # scikit-learn's fit decorator (parameter validation, nested-validation skip) is not exported
     "fit_context": ("_fit_context", "sklearn.base"),
+    # the number of rows of any array-like (lists, DataFrames, sparse) has no public function
+    "num_samples": ("_num_samples", "sklearn.utils.validation"),
     # make_scorer scores the estimator's own predict; a per-head scorer with set_score_request
     # needs the scorers' base class (its _score hook, _sign/_score_func/_kwargs/_response_method)
     "BaseScorer": ("_BaseScorer", "sklearn.metrics._scorer"),

@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from ._concurrency import reading
 from ._targets import assemble, decode_all
 from .engine import imports
-from .persistence.spec import ColumnNames, FeatureNames, Features, FitSettings, HeadCopy, \
-    History, Iterations, OneOf, Rebuilt, Seed, Shape, TargetLayout
+from .persistence.estimator_state import ColumnNames, FeatureNames, Features, FitSettings, \
+    HeadCopy, History, Iterations, Seed, Shape, TargetLayout
+from .persistence.spec import OneOf, Rebuilt
 
 __all__ = ["FittedNetworks"]
 

@@ -9,7 +9,8 @@ from ._compat import Interval, StrOptions
 from ._presets import BasePreset
 from .heads import MultiLabelHead, _is_label_collections
 
-from .persistence.spec import HeadCopy, register
+from .persistence.estimator_state import HeadCopy
+from .persistence.spec import register
 
 __all__ = ["MultiLabelMLPClassifier"]
 

@@ -13,7 +13,8 @@ that head, then kept as a scikeras ``KerasRegressor`` (regression heads) or
 from ._base import BaseMultiTask
 from ._compat import HasMethods
 from ._estimator import SCHEDULE_CONSTRAINTS, MultiTaskEstimator
-from .persistence.spec import History, Rebuilt, register
+from .persistence.estimator_state import History
+from .persistence.spec import Rebuilt, register
 
 __all__ = ["SeparateNetworks"]
 

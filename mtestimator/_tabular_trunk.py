@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 from ._compat import Interval, StrOptions, validate_params
 from ._tabular import encode, fit_columns, layout
 from .engine.forward import NUMPY_ACTIVATIONS
-from .persistence.spec import Array, register
+from .persistence.spec import Array, ArrayList, Edges, register
 
 __all__ = ["TabularTrunk"]
 
@@ -137,8 +137,10 @@ class TabularTrunk(BaseEstimator):
 
     #: Where a saved file may name the class (see mtestimator.persistence.spec).
     _persisted_as = "trunk"
-    _fitted_state = {f"{name}_": Array() for name in _STATE
-                     if name not in ("onehot_levels", "embedded_levels", "piecewise_edges")}
+    _fitted_state = {**{f"{name}_": Array() for name in _STATE
+                        if name not in ("onehot_levels", "embedded_levels", "piecewise_edges")},
+                     "onehot_levels_": ArrayList(), "embedded_levels_": ArrayList(),
+                     "piecewise_edges_": Edges()}
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],

@@ -3,89 +3,19 @@
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import KFold, check_cv, train_test_split
-from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseMultiTask
-from ._compat import HasMethods, Interval, StrOptions, fit_context
+from ._compat import HasMethods, Interval, StrOptions, fit_context, num_samples
+from ._conformal_folds import _Fold, _Spread, _class_indices, _final, _spread_features
 from ._conformal_scores import class_scores, interval, prediction_set
-from .heads import _missing_mask, _natural
 
 __all__ = ["ConformalMultiTask"]
 
 _KINDS = ("regressor", "classifier", "multilabel")
-
-
-def _final(estimator):
-    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
-
-
-class _Fold:
-    """One fitted model, the rows it left out (its calibration rows) and,
-    with ``scale="mad"``, its spread models (head -> one per target column)."""
-
-    def __init__(self, model, calibration_rows):
-        self.model, self.rows, self.spread = model, calibration_rows, {}
-
-    def features(self, X):
-        """X as the final estimator sees it (after a Pipeline's steps)."""
-        return self.model[:-1].transform(X) if isinstance(self.model, Pipeline) else X
-
-    @staticmethod
-    def _aligned(proba, own, classes):
-        """Probabilities in the columns of ``classes`` (0 for a class this fold's
-        model did not see; CV+ folds may miss a rare class)."""
-        if classes is None or np.array_equal(own, classes):
-            return proba
-        out = np.zeros((len(proba), len(classes)))
-        out[:, np.searchsorted(classes, own)] = proba
-        return out
-
-    def outputs(self, X, classes=None):
-        """Per head: predictions (n, k) of a regression head, probabilities
-        (n, n_classes) of a classification head, (n, n_labels, 2) of a
-        multi-label head. Conditional heads: on every row, as if the
-        condition held. ``classes``: head -> the columns wanted."""
-        classes = classes or {}
-        final = _final(self.model)
-        raw = final._predict_raw(self.features(X))
-        out = {}
-        for name, head in final.heads_:
-            if head.kind == "regressor":
-                out[name] = np.asarray(head.decode(raw[name]), np.float64).reshape(len(raw[name]), -1)
-            elif head.kind == "classifier":
-                out[name] = self._aligned(head.predict_proba(raw[name]), head.classes_,
-                                          classes.get(name))
-            else:
-                p = head.predict_proba(raw[name])
-                out[name] = np.stack([1.0 - p, p], axis=2)
-        return out
-
-    def spreads(self, X, name, n_columns):
-        """(n, k): each regression column's spread estimate (ones without scaling)."""
-        models = self.spread.get(name)
-        if models is None:
-            return np.ones((_num_samples(X), n_columns))
-        Z = _spread_features(self.features(X))
-        return np.column_stack([m.predict(Z) for m in models])
-
-
-def _spread_features(Z):
-    """The features of the spread models: 2-D, numeric, dense."""
-    if sp.issparse(Z):
-        Z = Z.toarray()
-    try:
-        return check_array(Z, dtype=np.float64, ensure_all_finite=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "scale='mad' estimates the spread of the residuals from the features the "
-            f"final estimator sees, which must be a 2-D numeric array ({exc}). Use "
-            "scale=None (e.g. with sequences), or a Pipeline that encodes the features."
-        ) from exc
 
 
 class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
@@ -255,7 +185,7 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
                 f"Pipeline ending in one; got {type(_final(self.estimator)).__name__}. For "
                 "a single-output scikit-learn estimator, use MAPIE."
             )
-        n = _num_samples(X)
+        n = num_samples(X)
         self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         folds = self._folds(n, self._seed)
         self.estimators_, fitted = [], []
@@ -277,7 +207,7 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _fit_one(self, X, y, rows, fit_params):
-        params = {k: _safe_indexing(v, rows) if _num_samples_or_none(v) == _num_samples(X)
+        params = {k: _safe_indexing(v, rows) if _num_samples_or_none(v) == num_samples(X)
                   else v for k, v in fit_params.items()}
         return clone(self.estimator).fit(_safe_indexing(X, rows), _safe_indexing(y, rows),
                                          **params)
@@ -443,7 +373,7 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         rng = np.random.default_rng(self._seed + 1)  # the same sets at every call
         result = {}
         for name in names:
-            level, n = self.confidence_levels_[name], _num_samples(X)
+            level, n = self.confidence_levels_[name], num_samples(X)
             probas = ([outputs_[name] for outputs_ in outputs],) \
                 if self.head_kinds_[name] == "classifier" else \
                 [[o[name][:, j] for o in outputs] for j in range(outputs[0][name].shape[1])]
@@ -457,37 +387,8 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         return result
 
 
-class _Spread:
-    """The spread model of one target column: gradient boosting on the absolute
-    residuals, floored at a thousandth of their mean (a spread is positive)."""
-
-    def __init__(self, residual):
-        self.floor = max(1e-3 * float(np.mean(residual)) if len(residual) else 0.0, 1e-12)
-
-    def fit(self, Z, residual):
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        self.model = HistGradientBoostingRegressor(max_iter=50, random_state=0).fit(Z, residual)
-        return self
-
-    def predict(self, Z):
-        return np.maximum(self.model.predict(Z), self.floor)
-
-
-def _class_indices(head, labels):
-    """Each label's column in ``head.classes_`` (-1: a class the head did not
-    see in its training rows) and where a label is given."""
-    labels = np.asarray(labels)
-    given = ~_missing_mask(labels)
-    values = _natural(labels[given])
-    found = np.clip(np.searchsorted(head.classes_, values), 0, len(head.classes_) - 1)
-    idx = np.zeros(len(labels), np.int64)
-    idx[given] = np.where(head.classes_[found] == values, found, -1)
-    return idx, given
-
-
 def _num_samples_or_none(value):
     try:
-        return _num_samples(value)
+        return num_samples(value)
     except TypeError:
         return None

@@ -289,7 +289,8 @@ class Checker:
         trunk = self.estimator(meta["trunk"], "trunk", 0, "trunk")
         self.state(meta.get("trunk_fitted", {}), "trunk_fitted", trunk, "trunk", {})
         self.estimator_parameters(cls, meta["params"])
-        self.state(meta["fitted"], "fitted", cls, "estimator", {"heads": heads})
+        self.state(meta["fitted"], "fitted", cls, "estimator",
+                   {"heads": heads, "trunk_fitted": meta.get("trunk_fitted")})
         self.private(meta["private"], cls, heads, version)
 
     def heads(self, heads):
