@@ -65,6 +65,7 @@ table, MultiTaskEstimator's fit time at most 3x HistGradientBoosting's.
 import argparse
 import copy
 import importlib
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -394,29 +395,52 @@ def report(df, table):
     return summary, text, verdicts(df, table)
 
 
+def _table(name, rows=None):
+    cap = rows if rows is not None else LENDING_CLUB_ROWS if name == "lending_club" else None
+    return _subsample(load_table(name), cap)
+
+
 def benchmark(n_splits=5, epochs=None, datasets=DATASETS, rows=None,
               out="benchmarks/results", progress=True, n_jobs=None):
     """Every table of ``datasets``; ``rows`` caps each table's rows (default: lending_club
     at LENDING_CLUB_ROWS). Returns the per-fold rows and the Markdown section, also
     written to ``<out>/tables.md``."""
     start = time.perf_counter()
-    _, _, networks = network_input()
     frames, texts, checks = [], [], []
     for name in datasets:
-        cap = rows if rows is not None else (LENDING_CLUB_ROWS if name == "lending_club"
-                                             else None)
-        table = _subsample(load_table(name), cap)
-        df, text, verdict = run_table(table, n_splits, epochs, out, progress, n_jobs)
+        df, text, verdict = run_table(_table(name, rows), n_splits, epochs, out, progress,
+                                      n_jobs)
         frames.append(df.assign(table=name))
         texts.append(text)
         checks.append(verdict)
+    text = section(texts, checks, out, f"{n_splits} folds, epochs: "
+                   f"{'defaults' if epochs is None else epochs}",
+                   f"section time: {time.perf_counter() - start:.0f} s")
+    return pd.concat(frames, ignore_index=True), text
+
+
+def rebuild(datasets=DATASETS, rows=None, out="benchmarks/results", epochs=None):
+    """Write ``<out>/tables.md`` again from the per-fold CSVs there (tables run in
+    separate processes); returns its text."""
+    texts, checks = [], []
+    for name in datasets:
+        path = f"{out}/{NAME}_{name}_folds.csv"
+        if os.path.exists(path):
+            _, text, verdict = report(pd.read_csv(path), _table(name, rows))
+            texts.append(text)
+            checks.append(verdict)
+    return section(texts, checks, out, f"epochs: {'defaults' if epochs is None else epochs}",
+                   "rebuilt from the per-fold CSVs (tables run in separate processes)")
+
+
+def section(texts, checks, out, settings, footer):
+    """The section's Markdown: issue 21's checks over all heads, then each table."""
+    _, _, networks = network_input()
     checks = pd.concat(checks, ignore_index=True)
     tabkit = ("pytabkit: RealMLP and TabM per target" if _pytabkit() else
               "pytabkit is not installed: RealMLP and TabM left out")
     n = len(checks)
-    lines = [f"\n## real tables ({n_splits} folds, epochs: "
-             f"{'defaults' if epochs is None else epochs}; MultiTaskEstimator: {networks}; "
-             f"{tabkit})\n",
+    lines = [f"\n## real tables ({settings}; MultiTaskEstimator: {networks}; {tabkit})\n",
              "Issue 21's checks per head (first metric; HGB: HistGradientBoosting per target, "
              "MLP: sklearn MLP per target)\n",
              checks.to_markdown(index=False),
@@ -426,11 +450,11 @@ def benchmark(n_splits=5, epochs=None, datasets=DATASETS, rows=None,
              f"fit time at most 3x HGB on {checks.drop_duplicates('table')['fit ≤ 3x HGB'].sum()}"
              f"/{checks.table.nunique()} tables",
              *texts,
-             f"\nsection time: {time.perf_counter() - start:.0f} s"]
+             f"\n{footer}"]
     text = "\n".join(lines)
     with open(f"{out}/{NAME}.md", "w") as f:
         f.write(text + "\n")
-    return pd.concat(frames, ignore_index=True), text
+    return text
 
 
 def main(argv=None):
@@ -440,10 +464,13 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None, help="cap every table's rows")
     parser.add_argument("--table", choices=DATASETS, action="append")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="no fits: write tables.md again from the per-fold CSVs in --out")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
-    print(benchmark(args.splits, args.epochs, args.table or DATASETS, args.rows,
-                    args.out)[1])
+    datasets = args.table or DATASETS
+    print(rebuild(datasets, args.rows, args.out, args.epochs) if args.rebuild else
+          benchmark(args.splits, args.epochs, datasets, args.rows, args.out)[1])
 
 
 if __name__ == "__main__":
