@@ -3,8 +3,9 @@
 Writes per-fold CSVs, Markdown tables and PNG plots to ``--out`` and prints a
 summary. ``--quick`` is a small version (2 folds, few epochs); ``--smoke`` (the
 test suite) runs every code path at the smallest sizes (2 folds, 1 repeat, 2
-epochs, 400 rows where the data are generated; the speed rows at their
-``--smoke`` sizes): its numbers mean nothing.
+epochs, 400 rows where the data are generated; the real tables: attrition
+and emotions at 100 rows; the speed rows at their ``--smoke`` sizes): its
+numbers mean nothing.
 """
 
 import argparse
@@ -22,11 +23,12 @@ from benchmarks import (  # noqa: E402
     bench_sequences,
     bench_speed,
     bench_partial_labels,
+    bench_tables,
     bench_three_heads,
 )
 
 SUITE = ("abalone", "multilabel", "emotions", "sequences", "three_heads", "partial_labels",
-         "speed")
+         "tables", "speed")
 
 
 def main(argv=None):
@@ -82,6 +84,11 @@ def main(argv=None):
         kw = {"n_splits": 2, "epochs": 10} if quick else {}
         texts.append(bench_partial_labels.benchmark(out=args.out, n_jobs=args.n_jobs,
                                                     **{**kw, **smoke, **rows})[1])
+    if "tables" in only:
+        kw = ({"datasets": bench_tables.SMOKE_TABLES, "rows": 100} if quick == "smoke" else
+              {"n_splits": 2, "rows": 1000} if quick else {})
+        texts.append(bench_tables.benchmark(out=args.out, n_jobs=args.n_jobs,
+                                            **{**kw, **smoke})[1])
     if "speed" in only:
         texts.append("\n## speed and memory\n")
         texts.append(bench_speed.benchmark(quick=quick, out=args.out)[1])

@@ -82,11 +82,13 @@ def _take(a, idx):
     return a.iloc[idx] if hasattr(a, "iloc") else a[idx]
 
 
-def summarize(df, higher_is_better):
-    """Mean ± std per contender and metric, with the winner of each metric."""
+def summarize(df, higher_is_better, spread="std"):
+    """Mean ± spread per contender and metric, with the winner of each metric;
+    ``spread``: "std" (over folds) or "se" (standard error of the mean)."""
     metrics = [m for m in higher_is_better if m in df.columns]
-    means = df.groupby("contender", sort=False)[metrics].mean()
-    stds = df.groupby("contender", sort=False)[metrics].std(ddof=0)
+    groups = df.groupby("contender", sort=False)[metrics]
+    means = groups.mean()
+    stds = groups.std(ddof=0) if spread == "std" else groups.sem()
     table = pd.DataFrame(index=means.index)
     for m in metrics:
         if means[m].isna().all():
@@ -99,11 +101,19 @@ def summarize(df, higher_is_better):
 
 
 def paired_wins(df, a, b, metric, higher_is_better=True):
-    """On how many folds contender ``a`` beats ``b`` on ``metric``."""
+    """On how many folds contender ``a`` beats ``b`` on ``metric``: (wins, folds,
+    mean advantage)."""
+    return paired_difference(df, a, b, metric, higher_is_better)[:3]
+
+
+def paired_difference(df, a, b, metric, higher_is_better=True):
+    """(wins, folds, mean, standard error) of ``a``'s per-fold advantage over
+    ``b`` on ``metric`` (positive: ``a`` better)."""
     pa = df[df.contender == a].set_index("fold")[metric]
     pb = df[df.contender == b].set_index("fold")[metric]
     diff = (pa - pb) if higher_is_better else (pb - pa)
-    return int((diff > 0).sum()), int(len(diff)), float(diff.mean())
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else np.nan
+    return int((diff > 0).sum()), int(len(diff)), float(diff.mean()), se
 
 
 def save_outputs(df, table, out, name, metrics_to_plot):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.__main__ import main
+from benchmarks.bench_tables import DATASETS, load_table
 from benchmarks.bench_speed import ROWS as SPEED_ROWS
 
 #: The files of each section, and the contenders its folds hold at least.
@@ -19,9 +20,11 @@ SECTIONS = {
     "sequences": {"sequences": 4},
     "three_heads": {"three_heads": 4},
     "partial_labels": {"partial_labels": 3},
+    "tables": {"tables_attrition": 4, "tables_emotions": 4},
 }
 #: What each section prints.
-PRINTED = {"abalone": "joint beats separate on mae", "multilabel": "x faster"}
+PRINTED = {"abalone": "joint beats separate on mae", "multilabel": "x faster",
+           "tables": "Issue 21's checks per head"}
 
 
 @pytest.mark.slow
@@ -52,3 +55,13 @@ def test_smoke_section_writes_every_file_with_finite_scores(section, tmp_path, c
         assert np.isfinite(scores.to_numpy(dtype=float)).all(), name
         assert folds.contender.nunique() >= contenders
     assert (tmp_path / "SUMMARY.md").exists()
+
+
+@pytest.mark.slow
+def test_every_real_table_has_its_targets_in_y_only():
+    for name in DATASETS:
+        table = load_table(name)
+        columns = [c for _, _, cols in table.heads for c in np.atleast_1d(cols)]
+        assert list(table.y.columns) == columns and len(table.X) == len(table.y), name
+        assert not set(columns) & set(table.X.columns), name
+        assert table.X.dtypes.map(lambda d: d.kind in "fiub" or d == "category").all(), name
