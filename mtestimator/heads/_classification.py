@@ -28,6 +28,10 @@ class ClassificationHead(BaseHead):
     ----------
     columns : None, int or str, default=None
         The label column (one column).
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in this head's loss, as in scikit-learn:
         ``"balanced"`` is ``n_samples / (n_classes * count(class))``; a dict

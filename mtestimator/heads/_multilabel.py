@@ -58,6 +58,10 @@ class MultiLabelHead(BaseHead):
         The 0/1 label columns. With ``None`` the whole ``y``, which may also
         be a list of label collections (``[{"a"}, {"a", "b"}, set()]``) or a
         sparse indicator matrix.
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     threshold : float, array-like of shape (n_labels,) or "auto", default=0.5
         A label is predicted when its probability is above its threshold.
         ``"auto"`` tunes one threshold per label on a grid from 0.05 to 0.95

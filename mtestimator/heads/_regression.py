@@ -18,6 +18,10 @@ class RegressionHead(BaseHead):
     columns : None, int, str or list of int or str, default=None
         The target column(s); several columns make one head with several
         outputs.
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     scale : bool, default=True
         Standardise each target column inside the estimator (weighted mean 0
         and standard deviation 1 on the training rows), so the head's loss is

@@ -1,0 +1,178 @@
+"""Reliability of fit-time input about targets, heads and their parameters.
+
+Each row of CASES is one mistake and its exact outcome: the exception type and
+a message naming the argument, the value and the fix. Every row fails before
+training, so the table is cheap; it runs on both backends.
+"""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtestimator import (JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator,
+                         SeparateNetworks)
+from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
+from mtestimator.trunks import MLPTrunk
+
+pytestmark = pytest.mark.backend
+
+rng = np.random.RandomState(0)
+X = rng.normal(size=(60, 4))
+FAST = {"hidden_layer_sizes": (4,), "epochs": 1, "random_state": 0}
+#: y with a number column, a label column and two 0/1 label columns
+Y = pd.DataFrame({"v": X[:, 0] * 3, "c": np.where(X[:, 1] > 0, "a", "b"),
+                  "m1": (X[:, 2] > 0).astype(int), "m2": (X[:, 3] > 0).astype(int)})
+YA = np.column_stack([X[:, 0] * 3, (X[:, 1] > 0).astype(float), Y.m1, Y.m2])
+YM = Y[["m1", "m2"]].to_numpy()
+YJ = np.empty((60, 2), dtype=object)
+YJ[:, 0], YJ[:, 1] = X[:, 0] * 3, np.where(X[:, 1] > 0, "a", "b")
+
+#: The columns each kind of head takes in Y, and a head of that kind
+KINDS = {
+    "reg": ("v", RegressionHead),
+    "clf": ("c", ClassificationHead),
+    "mlh": (["m1", "m2"], MultiLabelHead),
+}
+#: A valid companion head for each kind (so the estimator has two heads)
+OTHER = {"reg": ("c", ClassificationHead("c")), "clf": ("v", RegressionHead("v")),
+         "mlh": ("v", RegressionHead("v"))}
+
+
+def mt(*heads, cls=MultiTaskEstimator, **kw):
+    return cls(list(heads), trunk=MLPTrunk((4,)), **{"epochs": 1, "random_state": 0, **kw})
+
+
+def sep(*heads, **kw):
+    return mt(*heads, cls=SeparateNetworks, **kw)
+
+
+def ml(**kw):
+    return MultiLabelMLPClassifier(**{**FAST, **kw})
+
+
+def joint(**kw):
+    return JointRegressorClassifier(**{**FAST, **kw})
+
+
+def _pair(kind, cls=MultiTaskEstimator, **params):
+    """An estimator of a ``kind`` head with ``params`` and its valid companion."""
+    cols, head = KINDS[kind]
+    params = {"columns": cols, **params}
+    return lambda: mt((kind, head(**params)), OTHER[kind], cls=cls)
+
+
+def _families(rows):
+    """Each ``(case, kinds, params, y, exc, match)`` on MultiTaskEstimator and
+    SeparateNetworks for every kind listed."""
+    out = []
+    for case, kinds, params, y, exc, match in rows:
+        for kind in kinds:
+            for est, cls in (("mt", MultiTaskEstimator), ("sep", SeparateNetworks)):
+                out.append((f"{est}-{kind}-{case}", _pair(kind, cls, **params), X, y, exc,
+                            match))
+    return out
+
+
+ALL = ("reg", "clf", "mlh")
+_NOT_A_COLUMN = r"has columns={col}: {val} is not a column; a column is a name .* Give columns"
+_DUP = pd.DataFrame(np.column_stack([Y.v, Y.v, Y.c, Y.m1, Y.m2]),
+                    columns=["v", "v", "c", "m1", "m2"])
+_DUP_C = pd.DataFrame(np.column_stack([Y.v, Y.c, Y.c, Y.m1, Y.m2]),
+                      columns=["v", "c", "c", "m1", "m2"])
+
+# (case, kinds, head params, y, exception, message pattern)
+COLUMN_ROWS = [
+    ("columns-empty", ALL, {"columns": []}, Y, ValueError,
+     r"has columns=\[\], an empty list: a head needs at least one column of y"),
+    ("columns-float", ALL, {"columns": [0.0]}, YA, ValueError,
+     _NOT_A_COLUMN.format(col=r"\[0\.0\]", val=r"0\.0")),
+    ("columns-float-frame", ALL, {"columns": 1.5}, Y, ValueError,
+     r"The 'columns' parameter of \w+Head must be None, an instance of 'int'.* Got 1\.5"),
+    ("columns-bool", ALL, {"columns": True}, YA, ValueError,
+     _NOT_A_COLUMN.format(col="True", val="True")),
+    ("columns-none-item", ALL, {"columns": ["v", None]}, Y, ValueError,
+     _NOT_A_COLUMN.format(col=r"\['v', None\]", val="None")),
+    ("position-on-frame", ALL, {"columns": 0}, Y, ValueError,
+     r"takes column 0, which y does not have; y's columns are \['v', 'c', 'm1', 'm2'\]\. "
+     "Columns of a DataFrame y are taken by label only, never by position"),
+    ("positions-on-frame", ALL, {"columns": [2, 3]}, Y, ValueError,
+     r"takes column 2, which y does not have.*taken by label only"),
+    ("name-on-array", ALL, {"columns": "zz"}, YA, ValueError,
+     r"names the column 'zz', but y is not a DataFrame: pass y as a DataFrame"),
+    ("position-out-of-range", ALL, {"columns": 9}, YA, ValueError,
+     r"takes column 9, which y does not have: y has 4 column\(s\), positions 0 to 3"),
+    ("position-negative-out-of-range", ALL, {"columns": [-9]}, YA, ValueError,
+     r"takes column -9, which y does not have: y has 4 column\(s\)"),
+    ("unknown-label", ALL, {"columns": "zz"}, Y, ValueError,
+     r"takes column 'zz', which y does not have; y's columns are"),
+]
+DUP_ROWS = [
+    ("duplicate-names", ALL, {}, _DUP, ValueError,
+     r"y has duplicate column names 'v': a head takes its columns by name.*Rename"),
+    ("duplicate-names-c", ALL, {}, _DUP_C, ValueError, r"y has duplicate column names 'c'"),
+]
+
+CASES = _families(COLUMN_ROWS + DUP_ROWS) + [
+    ("mt-heads-one-tuple", lambda: mt(("a",)), X, Y, ValueError,
+     r"The 'heads' parameter of MultiTaskEstimator must be a list of \(name, head\) tuples"),
+    ("mt-duplicate-int-labels", lambda: mt(("a", RegressionHead(1)), ("b", RegressionHead(0))),
+     X, pd.DataFrame(np.c_[X[:, :2], X[:, 2]], columns=[1, 0, 1]), ValueError,
+     "y has duplicate column names 1"),
+    ("ml-duplicate-names", ml, X, pd.DataFrame(YM, columns=["a", "a"]), ValueError,
+     "y has duplicate column names 'a'"),
+]
+
+
+def _same(given, copy_):
+    if isinstance(given, pd.DataFrame):
+        return given.equals(copy_)
+    return pd.Series(np.asarray(given, dtype=object).ravel()).equals(
+        pd.Series(np.asarray(copy_, dtype=object).ravel()))
+
+
+@pytest.mark.parametrize("make, X_, y_, exc, match",
+                         [pytest.param(*row[1:], id=row[0]) for row in CASES])
+def test_bad_target_input_at_fit(make, X_, y_, exc, match):
+    X_copy, y_copy = copy.deepcopy(X_), copy.deepcopy(y_)
+    est = make()
+    with pytest.raises(exc, match=match):
+        est.fit(X_, y_)
+    assert not hasattr(est, "model_")
+    assert _same(y_, y_copy) and _same(X_, X_copy)  # the caller's data is untouched
+
+
+def test_at_least_100_rows():
+    assert len(CASES) >= 100
+
+
+# -- columns by label: what a head takes, and where its predictions land ----------
+
+def test_int_labels_are_labels_not_positions():
+    small, big = np.linspace(0, 1, 60), np.linspace(1000, 2000, 60)
+    y = pd.DataFrame({1: small, 0: big})
+    est = mt(("a", RegressionHead(columns=1)), ("b", RegressionHead(columns=0))).fit(X, y)
+    assert np.isclose(est.heads_[0][1].mean_[0], small.mean())
+    assert list(est.predict(X).columns) == [1, 0]
+
+
+def test_multiindex_columns_by_tuple():
+    y = pd.DataFrame(np.c_[X[:, 0], X[:, 1] * 100],
+                     columns=pd.MultiIndex.from_tuples([("a", "x"), ("b", "y")]))
+    est = mt(("s", RegressionHead(("b", "y"))), ("t", RegressionHead([("a", "x")]))).fit(X, y)
+    assert np.isclose(est.heads_[0][1].mean_[0], y[("b", "y")].mean())
+    assert list(est.predict(X).columns) == [("a", "x"), ("b", "y")]
+
+
+@pytest.mark.parametrize("frame", [True, False])
+def test_head_columns_in_another_order_than_y_predict_in_the_right_columns(frame):
+    length, weight = np.linspace(0, 1, 60), np.linspace(1000, 2000, 60)
+    y = pd.DataFrame({"length": length, "weight": weight})
+    cols = ["weight", "length"] if frame else [1, 0]
+    est = mt(("r", RegressionHead(cols)), epochs=1).fit(X, y if frame else y.to_numpy())
+    pred = np.asarray(est.predict(X), dtype=float)
+    # the network starts near the targets' means: each column near its own mean
+    # (swapped, "length" would get about 1500 and "weight" about 0.5)
+    assert abs(pred[:, 0].mean() - length.mean()) < 10
+    assert abs(pred[:, 1].mean() - weight.mean()) < 400
