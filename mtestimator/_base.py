@@ -39,7 +39,7 @@ from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
-from ._targets import conditions, split_targets, validation_split
+from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
 
@@ -288,7 +288,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             if not warm:
                 part = parts[name] if on is None else _safe_indexing(parts[name],
                                                                      np.flatnonzero(on))
-                given = classes.get(name) if isinstance(classes, dict) else classes
+                given = classes_of(classes, heads, name, owner)
                 fit_kw = {"classes": given} if given is not None and \
                     head.kind == "classifier" else {}
                 head.fit(part, sample_weight=w if on is None else w[on], **fit_kw)

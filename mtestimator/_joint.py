@@ -217,8 +217,9 @@ class JointRegressorClassifier(BasePreset):
             raise ValueError("The regression target (column 0 of y) contains infinity; "
                              "use NaN for a missing value.")
         labels = np.asarray(columns[1])
-        if labels.dtype != object or not _missing_mask(labels).any():
-            labels = _natural(labels)
+        kinds = {isinstance(v, str) for v in labels} if labels.dtype == object else set()
+        if (labels.dtype != object or not _missing_mask(labels).any()) and len(kinds) < 2:
+            labels = _natural(labels)  # mixed strings and numbers: the head says so
         if reset:
             self.target_names_ = names if names is not None else np.array(
                 [REGRESSION, CLASSIFICATION])

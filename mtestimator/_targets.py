@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from .heads import _missing_mask
 
-__all__ = ["assemble", "conditions", "decode_all", "split_targets", "validation_split"]
+__all__ = ["assemble", "classes_of", "conditions", "decode_all", "split_targets", "validation_split"]
 
 
 def _is_frame(y):
@@ -154,19 +154,41 @@ def conditions(parts, heads, owner, reset):
                 f"The 'when' parameter of head {name!r} must be (column, list of "
                 f"values), e.g. ('status', ['paid']); got {when!r}."
             )
-        owner = next((n for n, h in heads if h.kind == "classifier" and h is not head
-                      and h.columns == when[0] and h.when is None), None)
-        if owner is None:
+        cond = next((n for n, h in heads if h.kind == "classifier" and h is not head
+                     and h.columns == when[0] and h.when is None), None)
+        if cond is None:
             raise ValueError(
                 f"Head {name!r} has when={when!r}, but no unconditional "
                 f"ClassificationHead of {owner} takes column {when[0]!r}: "
                 "the condition is predicted by such a head. Add one."
             )
-        labels = named[owner].transform_targets(parts[owner])
-        active[name] = np.isin(labels, list(when[1])) & ~_missing_mask(np.asarray(labels))
+        labels = named[cond].transform_targets(parts[cond])
+        present = ~_missing_mask(np.asarray(labels))
         if reset:
-            head.condition_head_ = owner
+            seen = np.unique(labels[present].astype(str)).tolist()
+            never = [v for v in when[1] if str(v) not in seen]
+            if never:
+                raise ValueError(
+                    f"Head {name!r} has when={when!r}, but {never!r} never occur in "
+                    f"column {when[0]!r} of y; its classes are {seen!r}. Fix the values."
+                )
+            head.condition_head_ = cond
+        active[name] = np.isin(labels, list(when[1])) & present
     return active
+
+
+def classes_of(classes, heads, name, owner):
+    """What ``partial_fit(classes=...)`` gives head ``name`` (a dict names heads)."""
+    if not isinstance(classes, dict):
+        return classes
+    names = [n for n, _ in heads]
+    unknown = [k for k in classes if k not in names]
+    if unknown:
+        raise ValueError(
+            f"classes={classes!r} names {unknown!r}, which are not heads of {owner}; "
+            f"its heads are {names!r}. Key the dict by head name."
+        )
+    return classes.get(name)
 
 
 def decode_all(fitted_heads, raw, names=None):

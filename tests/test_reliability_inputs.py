@@ -114,7 +114,95 @@ DUP_ROWS = [
     ("duplicate-names-c", ALL, {}, _DUP_C, ValueError, r"y has duplicate column names 'c'"),
 ]
 
-CASES = _families(COLUMN_ROWS + DUP_ROWS) + [
+def _y(**columns):
+    """Y with some columns replaced."""
+    y = Y.copy()
+    for k, v in columns.items():
+        y[k] = v
+    return y
+
+
+_DAYS = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(60) % 2, "D")
+_UNSTORABLE = r"the target holds .*dates, durations and bytes are not targets .*Convert them"
+_CW = r"class_weight={cw} gives class 'a' the weight {w}; a class weight must be a finite"
+# (case, kinds, head params, y, exception, message pattern)
+TARGET_ROWS = [
+    ("datetime-target", ("reg", "clf"), {}, _y(v=_DAYS, c=_DAYS), TypeError, _UNSTORABLE),
+    ("timedelta-target", ("reg", "clf"), {}, _y(v=_DAYS - _DAYS[0], c=_DAYS - _DAYS[0]),
+     TypeError, _UNSTORABLE),
+    ("datetime-objects", ("reg", "clf"), {},
+     _y(v=np.array(list(_DAYS), dtype=object), c=np.array(list(_DAYS), dtype=object)),
+     TypeError, r"the target holds .*(datetime64|Timestamp).*not targets"),
+    ("bytes-target", ("reg", "clf"), {}, _y(v=np.where(Y.m1, b"x", b"y"),
+                                             c=np.where(Y.m1, b"x", b"y")),
+     TypeError, r"the target holds .*b'.*\(bytes_?\); dates, durations and bytes"),
+    ("loss-weight-1e39", ALL, {"loss_weight": 1e39}, Y, ValueError,
+     r"loss_weight=1e\+39 is beyond float32's range .* give a finite loss_weight"),
+    ("loss-weight-nan", ALL, {"loss_weight": np.nan}, Y, ValueError,
+     r"The 'loss_weight' parameter of \w+Head must be a float in the range \[0\.0, inf\)\. "
+     "Got nan"),
+    ("loss-weight-inf", ALL, {"loss_weight": np.inf}, Y, ValueError,
+     r"The 'loss_weight' parameter of \w+Head .* Got inf"),
+]
+CLASS_WEIGHT_ROWS = [
+    ("class-weight-negative", ("clf",), {"class_weight": {"a": -1, "b": 1}}, Y, ValueError,
+     _CW.format(cw=r"\{'a': -1, 'b': 1\}", w="-1")),
+    ("class-weight-nan", ("clf",), {"class_weight": {"a": np.nan, "b": 1}}, Y, ValueError,
+     _CW.format(cw=r"\{'a': nan, 'b': 1\}", w="nan")),
+    ("class-weight-inf", ("clf",), {"class_weight": {"a": np.inf}}, Y, ValueError,
+     _CW.format(cw=r"\{'a': inf\}", w="inf")),
+    ("class-weight-str", ("clf",), {"class_weight": {"a": "x"}}, Y, ValueError,
+     _CW.format(cw=r"\{'a': 'x'\}", w="'x'")),
+    ("class-weight-typo", ("clf",), {"class_weight": {"a": 1, "b": 1, "B": 9}}, Y, ValueError,
+     r"class_weight names \['B'\], which are not classes of y; the classes are \['a', 'b'\]"),
+    ("class-weight-unknown", ("clf",), {"class_weight": {"a": 2, "zzz": 3}}, Y, ValueError,
+     r"class_weight names \['zzz'\], which are not classes of y"),
+    ("threshold-dict", ("mlh",), {"threshold": {"m1": 0.3}}, Y, ValueError,
+     r"threshold=\{'m1': 0\.3\} is a dict; give one value per label as a list"),
+    ("class-weight-dict", ("mlh",), {"class_weight": {"m1": 2}}, Y, ValueError,
+     r"class_weight=\{'m1': 2\} is a dict; give one value per label as a list"),
+]
+_WHEN = r"has when=\('c', \['zzz'\]\), but \['zzz'\] never occur in column 'c' of y; its "
+_WHEN += r"classes are \['a', 'b'\]"
+_NAN_LABEL = r"Label columns \['m2'\] of MultiLabelHead.* are missing \(NaN\) on every row"
+_MIX = r"Mix of label input types \(string and number\) in ClassificationHead"
+
+
+#: The columns of a conditional head of each kind (beside a ClassificationHead on "c")
+COND = {"reg": "v", "clf": "m1", "mlh": ["m1", "m2"]}
+
+
+def _cond(kind, cls=MultiTaskEstimator, **params):
+    head = KINDS[kind][1](COND[kind], **params)
+    return lambda: mt(("x", head), ("c", ClassificationHead("c")), cls=cls)
+
+
+_BOTH = (("mt", MultiTaskEstimator), ("sep", SeparateNetworks))
+
+
+CASES = _families(COLUMN_ROWS + DUP_ROWS + TARGET_ROWS + CLASS_WEIGHT_ROWS) + [
+    *[(f"{est}-{kind}-when-never", _cond(kind, cls, when=("c", ["zzz"])), X, Y, ValueError,
+       _WHEN) for kind in ALL for est, cls in _BOTH],
+    *[(f"{est}-{kind}-when-one-never", _cond(kind, cls, when=("c", ["a", "A"])), X, Y,
+       ValueError, r"but \['A'\] never occur in column 'c' of y") for kind in ALL
+      for est, cls in _BOTH],
+    *[(f"{est}-{kind}-otherwise-list", _cond(kind, cls, when=("c", ["a"]), otherwise=[1, 2]), X,
+       Y, ValueError, r"otherwise=\[1, 2\] must be one value .* it is not broadcast")
+      for kind in ALL for est, cls in _BOTH],
+    *[(f"{est}-mlh-all-nan-label", _pair("mlh", cls), X, _y(m2=np.nan), ValueError, _NAN_LABEL)
+      for est, cls in (("mt", MultiTaskEstimator), ("sep", SeparateNetworks))],
+    *[(f"{est}-clf-mixed-labels", _pair("clf", cls), X, _y(c=np.array([1, "b"] * 30, object)),
+       ValueError, _MIX) for est, cls in (("mt", MultiTaskEstimator), ("sep", SeparateNetworks))],
+    ("ml-all-nan-label", ml, X, pd.DataFrame({"a": Y.m1, "b": np.nan}), ValueError,
+     r"Label columns \['b'\] of MultiLabelHead.* are missing \(NaN\) on every row"),
+    ("ml-class-weight-dict", lambda: ml(class_weight={"a": 2}), X, YM, ValueError,
+     r"class_weight=\{'a': 2\} is a dict; give one value per label"),
+    ("ml-threshold-dict", lambda: ml(threshold={"a": 0.2}), X, YM, ValueError,
+     r"threshold=\{'a': 0\.2\} is a dict; give one value per label"),
+    ("joint-datetime-label", joint, X, pd.DataFrame({"v": Y.v, "c": _DAYS}), TypeError,
+     r"ClassificationHead .*the target holds .*not targets"),
+    ("joint-mixed-labels", joint, X, pd.DataFrame({"v": Y.v, "c": [1, "b"] * 30}), ValueError,
+     r"Mix of label input types \(string and number\)"),
     ("mt-heads-one-tuple", lambda: mt(("a",)), X, Y, ValueError,
      r"The 'heads' parameter of MultiTaskEstimator must be a list of \(name, head\) tuples"),
     ("mt-duplicate-int-labels", lambda: mt(("a", RegressionHead(1)), ("b", RegressionHead(0))),
@@ -141,6 +229,22 @@ def test_bad_target_input_at_fit(make, X_, y_, exc, match):
         est.fit(X_, y_)
     assert not hasattr(est, "model_")
     assert _same(y_, y_copy) and _same(X_, X_copy)  # the caller's data is untouched
+
+
+@pytest.mark.parametrize("cls", [MultiTaskEstimator, SeparateNetworks])
+def test_partial_fit_classes_naming_no_head(cls):
+    est = mt(("c", ClassificationHead("c")), ("v", RegressionHead("v")), cls=cls)
+    with pytest.raises(ValueError, match=r"classes=\{'cc': \['a', 'b'\]\} names \['cc'\], "
+                       r"which are not heads of \w+; its heads are \['c', 'v'\]"):
+        est.partial_fit(X, Y, classes={"cc": ["a", "b"]})
+    assert not hasattr(est, "model_")
+
+
+def test_string_labels_match_class_weight_keys():
+    y = _y(c=np.where(X[:, 1] > 0, "1", "2"))
+    est = mt(("c", ClassificationHead("c", class_weight={"1": 3, "2": 1})),
+             ("v", RegressionHead("v"))).fit(X, y)
+    assert est.heads_[0][1].class_weight_.tolist() == [3.0, 1.0]
 
 
 def test_at_least_100_rows():

@@ -5,6 +5,7 @@ from sklearn.metrics import r2_score
 
 from ..persistence.spec import Array, Flag, Integer, OneOf, register
 from ._base import _FLOAT32_MAX, BaseHead, _as_numpy, _is_missing, _is_number, _missing_mask
+from ._checks import check_head, check_storable
 
 __all__ = ["RegressionHead"]
 
@@ -109,6 +110,8 @@ class RegressionHead(BaseHead):
         -------
         self : RegressionHead
         """
+        check_head(self)
+        check_storable(self, y)
         for attr in ("one_d_", "n_outputs_"):
             self.__dict__.pop(attr, None)
         target = self.transform_targets(y)
