@@ -247,6 +247,16 @@ def test_string_labels_match_class_weight_keys():
     assert est.heads_[0][1].class_weight_.tolist() == [3.0, 1.0]
 
 
+@pytest.mark.parametrize("cls", [MultiTaskEstimator, SeparateNetworks])
+def test_set_params_of_the_default_trunk_says_pass_a_trunk(cls):
+    est = cls([("c", ClassificationHead("c"))])
+    with pytest.raises(ValueError, match=r"Invalid parameter 'trunk__hidden_layer_sizes' .* "
+                       r"trunk=None .* pass trunk=MLPTrunk\(\.\.\.\)"):
+        est.set_params(trunk__hidden_layer_sizes=(3,))
+    est.set_params(trunk=MLPTrunk()).set_params(trunk__hidden_layer_sizes=(3,))
+    assert est.trunk.hidden_layer_sizes == (3,)
+
+
 def test_at_least_100_rows():
     assert len(CASES) >= 100
 
