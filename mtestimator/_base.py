@@ -39,6 +39,7 @@ from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
+from .heads._checks import check_head_name
 from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
@@ -115,12 +116,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         heads = self._make_heads()
         seen = set()
         for name, head in heads:
-            if not isinstance(name, str) or not name or "__" in name or "/" in name \
-                    or name in seen:
-                raise ValueError(
-                    f"The head names of {owner} must be distinct non-empty strings "
-                    f"without '__' or '/'; got {name!r}."
-                )
+            check_head_name(name, seen, owner)
             seen.add(name)
             validate_params(head)
             head.name_ = name

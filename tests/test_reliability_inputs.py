@@ -193,6 +193,12 @@ CASES = _families(COLUMN_ROWS + DUP_ROWS + TARGET_ROWS + CLASS_WEIGHT_ROWS) + [
       for est, cls in (("mt", MultiTaskEstimator), ("sep", SeparateNetworks))],
     *[(f"{est}-clf-mixed-labels", _pair("clf", cls), X, _y(c=np.array([1, "b"] * 30, object)),
        ValueError, _MIX) for est, cls in (("mt", MultiTaskEstimator), ("sep", SeparateNetworks))],
+    *[(f"{est}-head-name-{case}", lambda cls=cls, n=n: mt((n, RegressionHead("v")), cls=cls), X,
+       Y, ValueError, r"head names of \w+ must be distinct non-empty strings of ASCII letters.*"
+       + rf"without '__' or '/'; got {n!r}\. Rename it, e\.g\. {fix!r}")
+      for est, cls in _BOTH for case, n, fix in (("space", "my head", "my_head"),
+                                                 ("umlaut", "größe", "gr_e"),
+                                                 ("slash", "a/b", "a_b"))],
     ("ml-all-nan-label", ml, X, pd.DataFrame({"a": Y.m1, "b": np.nan}), ValueError,
      r"Label columns \['b'\] of MultiLabelHead.* are missing \(NaN\) on every row"),
     ("ml-class-weight-dict", lambda: ml(class_weight={"a": 2}), X, YM, ValueError,

@@ -1,11 +1,12 @@
 """Checks of a head's parameters and targets at fit that its parameter constraints cannot express."""
 
 import datetime
+import re
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_head", "check_storable", "dict_class_weight"]
+__all__ = ["check_head", "check_head_name", "check_storable", "dict_class_weight"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _UNSTORABLE = (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64,
@@ -26,6 +27,20 @@ def check_head(head):
             f"{head._where()}: loss_weight={head.loss_weight!r} is beyond float32's range "
             f"({_FLOAT32_MAX:.3g}) in which the network trains; give a finite loss_weight "
             "of a few units (the weights' ratios matter, e.g. 1.0 and 2.0)."
+        )
+
+
+def check_head_name(name, seen, owner):
+    """A head name is distinct, and a name Keras takes for a layer on every backend."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.>-]+", name) \
+            or "__" in name or name in seen:
+        hint = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.>-]", "_", name)) \
+            if isinstance(name, str) else ""
+        raise ValueError(
+            f"The head names of {owner} must be distinct non-empty strings of ASCII "
+            "letters, digits, '_', '.', '-' (Keras names the layers after them), "
+            f"without '__' or '/'; got {name!r}."
+            + (f" Rename it, e.g. {hint!r}." if hint and hint != name else "")
         )
 
 
