@@ -14,7 +14,7 @@ import pytest
 from mtestimator import (JointRegressorClassifier, MultiLabelMLPClassifier, MultiTaskEstimator,
                          SeparateNetworks)
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
-from mtestimator.trunks import MLPTrunk
+from mtestimator.trunks import KerasTrunk, MLPTrunk
 
 pytestmark = pytest.mark.backend
 
@@ -261,6 +261,42 @@ def test_set_params_of_the_default_trunk_says_pass_a_trunk(cls):
         est.set_params(trunk__hidden_layer_sizes=(3,))
     est.set_params(trunk=MLPTrunk()).set_params(trunk__hidden_layer_sizes=(3,))
     assert est.trunk.hidden_layer_sizes == (3,)
+
+
+def _no_argument():
+    return None
+
+
+def _two_arguments(input_shape, units):
+    return None
+
+
+def _returns_array(input_shape):
+    return np.zeros(input_shape)
+
+
+def _returns_function(input_shape):
+    return lambda inputs: inputs
+
+
+_ARGS = r"KerasTrunk's build_fn=.* must take the input shape as its one argument"
+_RETURNS = r"KerasTrunk's build_fn must return a Keras model or layer .* it returned {}"
+
+
+@pytest.mark.parametrize("build_fn, exc, match", [
+    (_no_argument, TypeError, _ARGS + r".* its signature is \(\)"),
+    (_two_arguments, TypeError, _ARGS + r".* its signature is \(input_shape, units\)"),
+    (_returns_array, ValueError, _RETURNS.format("ndarray")),
+    (_returns_function, ValueError, _RETURNS.format("function")),
+    (None, ValueError, r"KerasTrunk of \w+ has build_fn=None .* "
+     r"est\.set_params\(trunk__build_fn=my_build_fn\)"),
+])
+@pytest.mark.parametrize("cls", [MultiTaskEstimator, SeparateNetworks])
+def test_bad_keras_trunk_build_fn(cls, build_fn, exc, match):
+    est = cls([("c", ClassificationHead("c"))], trunk=KerasTrunk(build_fn), epochs=1)
+    with pytest.raises(exc, match=match):
+        est.fit(X, Y[["c"]])
+    assert not hasattr(est, "model_")
 
 
 def test_at_least_100_rows():
