@@ -10,6 +10,7 @@ from ._compat import StrOptions
 from ._presets import BasePreset
 from .heads import ClassificationHead, RegressionHead, _as_numpy, _is_number, \
     _missing_mask, _natural
+from .heads._checks import check_storable
 
 from .persistence.spec import Array, register
 
@@ -202,6 +203,7 @@ class JointRegressorClassifier(BasePreset):
                 f"y must have 2 columns (regression target, class label); got "
                 f"{len(columns)} columns."
             )
+        check_storable(RegressionHead(0), columns[0])  # no dates: they would be ints
         values = np.asarray(columns[0])
         if values.dtype == object:  # None / pd.NA: a missing value
             values = np.where(_missing_mask(values), np.nan, values)

@@ -207,6 +207,8 @@ CASES = _families(COLUMN_ROWS + DUP_ROWS + TARGET_ROWS + CLASS_WEIGHT_ROWS) + [
      r"threshold=\{'a': 0\.2\} is a dict; give one value per label"),
     ("joint-datetime-label", joint, X, pd.DataFrame({"v": Y.v, "c": _DAYS}), TypeError,
      r"ClassificationHead .*the target holds .*not targets"),
+    ("joint-datetime-target", joint, X, pd.DataFrame({"v": _DAYS, "c": Y.c}), TypeError,
+     r"RegressionHead \(column 0 of y\): the target holds .*datetime64.*not targets"),
     ("joint-mixed-labels", joint, X, pd.DataFrame({"v": Y.v, "c": [1, "b"] * 30}), ValueError,
      r"Mix of label input types \(string and number\)"),
     ("mt-heads-one-tuple", lambda: mt(("a",)), X, Y, ValueError,
