@@ -40,9 +40,10 @@ from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
-from ._targets import conditions, split_targets, validation_split
+from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine import imports
 from .heads._calibration import check_calibration
+from .heads._checks import check_head_name
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
 
@@ -119,12 +120,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         heads = self._make_heads()
         seen = set()
         for name, head in heads:
-            if not isinstance(name, str) or not name or "__" in name or "/" in name \
-                    or name in seen:
-                raise ValueError(
-                    f"The head names of {owner} must be distinct non-empty strings "
-                    f"without '__' or '/'; got {name!r}."
-                )
+            check_head_name(name, seen, owner)
             seen.add(name)
             validate_params(head)
             head.name_ = name
@@ -284,7 +280,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             if not warm:
                 part = parts[name] if on is None else _safe_indexing(parts[name],
                                                                      np.flatnonzero(on))
-                given = classes.get(name) if isinstance(classes, dict) else classes
+                given = classes_of(classes, heads, name, owner)
                 fit_kw = {"classes": given} if given is not None and \
                     head.kind == "classifier" else {}
                 head.fit(part, sample_weight=w if on is None else w[on], **fit_kw)

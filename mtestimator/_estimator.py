@@ -216,6 +216,13 @@ class MultiTaskEstimator(BaseMultiTask):
         """
         heads = {k: v for k, v in params.items() if k.startswith("heads__")}
         rest = {k: v for k, v in params.items() if k not in heads}
+        nested = sorted(k for k in params if k.startswith("trunk__"))
+        if nested and params.get("trunk", self.trunk) is None:
+            raise ValueError(
+                f"Invalid parameter {nested[0]!r} for estimator {type(self).__name__}: "
+                "trunk=None (the default MLPTrunk) has no parameters to set; pass "
+                "trunk=MLPTrunk(...) with them instead."
+            )
         if "heads" in rest:
             self.heads = rest.pop("heads")
         if heads:

@@ -10,6 +10,7 @@ from ._compat import StrOptions
 from ._presets import BasePreset
 from .heads import ClassificationHead, RegressionHead, _as_numpy, _is_number, \
     _missing_mask, _natural
+from .heads._checks import check_storable
 
 from .persistence.spec import Array, register
 
@@ -202,6 +203,7 @@ class JointRegressorClassifier(BasePreset):
                 f"y must have 2 columns (regression target, class label); got "
                 f"{len(columns)} columns."
             )
+        check_storable(RegressionHead(0), columns[0])  # no dates: they would be ints
         values = np.asarray(columns[0])
         if values.dtype == object:  # None / pd.NA: a missing value
             values = np.where(_missing_mask(values), np.nan, values)
@@ -217,8 +219,9 @@ class JointRegressorClassifier(BasePreset):
             raise ValueError("The regression target (column 0 of y) contains infinity; "
                              "use NaN for a missing value.")
         labels = np.asarray(columns[1])
-        if labels.dtype != object or not _missing_mask(labels).any():
-            labels = _natural(labels)
+        kinds = {isinstance(v, str) for v in labels} if labels.dtype == object else set()
+        if (labels.dtype != object or not _missing_mask(labels).any()) and len(kinds) < 2:
+            labels = _natural(labels)  # mixed strings and numbers: the head says so
         if reset:
             self.target_names_ = names if names is not None else np.array(
                 [REGRESSION, CLASSIFICATION])

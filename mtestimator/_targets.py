@@ -1,7 +1,7 @@
 """How y is split between the heads, and how their predictions are put back together.
 
-A head takes its ``columns`` of y (labels of a DataFrame, positions of an
-array; ``None`` is the whole y for a single head). :func:`split_targets`
+A head takes its ``columns`` of y (labels of a DataFrame, by label only, ints
+too; positions of an array; ``None`` is the whole y for a single head). :func:`split_targets`
 gives each head its part and learns y's layout (which column goes to which
 head, y's column names); :func:`conditions` finds the rows of each
 conditional head; :func:`decode_all` decodes raw network outputs head by
@@ -19,17 +19,80 @@ from sklearn.model_selection import train_test_split
 
 from .heads import _missing_mask
 
-__all__ = ["assemble", "conditions", "decode_all", "split_targets", "validation_split"]
+__all__ = ["assemble", "classes_of", "conditions", "decode_all", "split_targets", "validation_split"]
 
 
 def _is_frame(y):
     return isinstance(y, pd.DataFrame)
 
 
+def _is_position(col):
+    return isinstance(col, numbers.Integral) and not isinstance(col, (bool, np.bool_))
+
+
+def column_list(name, columns, labels=None):
+    """``(single, [column, ...])`` of a head's ``columns`` (checked): a tuple
+    that is itself one of y's ``labels`` (a MultiIndex column) is one column."""
+    single = not isinstance(columns, (list, tuple)) or (
+        isinstance(columns, tuple) and labels is not None and columns in labels)
+    cols = [columns] if single else list(columns)
+    if not cols:
+        raise ValueError(
+            f"Head {name!r} has columns={columns!r}, an empty list: a head needs at "
+            "least one column of y. Give its columns, or drop the head."
+        )
+    for col in cols:
+        if not (_is_position(col) or isinstance(col, str)
+                or (isinstance(col, tuple) and labels is not None and col in labels)):
+            raise ValueError(
+                f"Head {name!r} has columns={columns!r}: {col!r} is not a column; a "
+                "column is a name of a DataFrame y (a str or int label) or a position "
+                "(an int) in an array y. Give columns as such, e.g. columns='price' "
+                "or columns=[0, 1]."
+            )
+    return single, cols
+
+
+def _key(name, col, available, frame):
+    """The column of y a head's ``col`` names: by label in a DataFrame (ints
+    too), by position in an array."""
+    if frame:
+        for c in available:
+            if col == c and (_is_position(col) and _is_position(c) or isinstance(col, str)
+                             and isinstance(c, str) or isinstance(c, tuple)):
+                return c
+        hint = (" Columns of a DataFrame y are taken by label only, never by "
+                "position: name the column, or pass y as an array."
+                if _is_position(col) else "")
+        raise ValueError(
+            f"Head {name!r} takes column {col!r}, which y does not have; y's "
+            f"columns are {available!r}.{hint}"
+        )
+    if isinstance(col, str):
+        raise ValueError(
+            f"Head {name!r} names the column {col!r}, but y is not a "
+            "DataFrame: pass y as a DataFrame, or give columns as positions."
+        )
+    if not -len(available) <= col < len(available):
+        raise ValueError(
+            f"Head {name!r} takes column {col!r}, which y does not have: y has "
+            f"{len(available)} column(s), positions 0 to {len(available) - 1}."
+        )
+    return available[col]
+
+
 def split_targets(y, heads, owner, reset):
     """Each head's part of y (a dict by head name), and on reset y's layout:
     ``(parts, layout, frame_columns)`` (the layout is None when not reset)."""
     layout = frame_columns = None
+    if _is_frame(y):
+        duplicated = sorted({repr(c) for c in y.columns[y.columns.duplicated()]})
+        if duplicated:
+            raise ValueError(
+                f"y has duplicate column names {', '.join(duplicated)}: a head takes "
+                "its columns by name, so each name must be unique. Rename the "
+                "columns of y."
+            )
     if len(heads) == 1 and heads[0][1].columns is None:
         if reset:
             frame_columns = list(y.columns) if _is_frame(y) else None
@@ -51,22 +114,10 @@ def split_targets(y, heads, owner, reset):
     available = list(y.columns) if frame else list(range(y.shape[1]))
     parts, used = {}, {}
     for name, head in heads:
-        cols = head.columns if isinstance(head.columns, (list, tuple)) else [head.columns]
+        single, cols = column_list(name, head.columns, available if frame else None)
         keys = []
         for col in cols:
-            if isinstance(col, str) and not frame:
-                raise ValueError(
-                    f"Head {name!r} names the column {col!r}, but y is not a "
-                    "DataFrame: pass y as a DataFrame, or give columns as positions."
-                )
-            key = available[col] if isinstance(col, numbers.Integral) and \
-                not isinstance(col, bool) and -len(available) <= col < len(available) \
-                else col
-            if key not in available:
-                raise ValueError(
-                    f"Head {name!r} takes column {col!r}, which y does not have; y's "
-                    f"columns are {available!r}."
-                )
+            key = _key(name, col, available, frame)
             if key in used:
                 raise ValueError(
                     f"Column {key!r} of y is taken by heads {used[key]!r} and {name!r}; "
@@ -74,7 +125,6 @@ def split_targets(y, heads, owner, reset):
                 )
             used[key] = name
             keys.append(key)
-        single = not isinstance(head.columns, (list, tuple))
         if frame:
             parts[name] = y[keys[0]] if single else y[keys]
         else:
@@ -104,19 +154,41 @@ def conditions(parts, heads, owner, reset):
                 f"The 'when' parameter of head {name!r} must be (column, list of "
                 f"values), e.g. ('status', ['paid']); got {when!r}."
             )
-        owner = next((n for n, h in heads if h.kind == "classifier" and h is not head
-                      and h.columns == when[0] and h.when is None), None)
-        if owner is None:
+        cond = next((n for n, h in heads if h.kind == "classifier" and h is not head
+                     and h.columns == when[0] and h.when is None), None)
+        if cond is None:
             raise ValueError(
                 f"Head {name!r} has when={when!r}, but no unconditional "
                 f"ClassificationHead of {owner} takes column {when[0]!r}: "
                 "the condition is predicted by such a head. Add one."
             )
-        labels = named[owner].transform_targets(parts[owner])
-        active[name] = np.isin(labels, list(when[1])) & ~_missing_mask(np.asarray(labels))
+        labels = named[cond].transform_targets(parts[cond])
+        present = ~_missing_mask(np.asarray(labels))
         if reset:
-            head.condition_head_ = owner
+            seen = np.unique(labels[present].astype(str)).tolist()
+            never = [v for v in when[1] if str(v) not in seen]
+            if never:
+                raise ValueError(
+                    f"Head {name!r} has when={when!r}, but {never!r} never occur in "
+                    f"column {when[0]!r} of y; its classes are {seen!r}. Fix the values."
+                )
+            head.condition_head_ = cond
+        active[name] = np.isin(labels, list(when[1])) & present
     return active
+
+
+def classes_of(classes, heads, name, owner):
+    """What ``partial_fit(classes=...)`` gives head ``name`` (a dict names heads)."""
+    if not isinstance(classes, dict):
+        return classes
+    names = [n for n, _ in heads]
+    unknown = [k for k in classes if k not in names]
+    if unknown:
+        raise ValueError(
+            f"classes={classes!r} names {unknown!r}, which are not heads of {owner}; "
+            f"its heads are {names!r}. Key the dict by head name."
+        )
+    return classes.get(name)
 
 
 def decode_all(fitted_heads, raw, names=None):
@@ -148,9 +220,14 @@ def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, 
                                 index=index)
         return out
     columns = {}
+    available = frame_columns if frame_columns is not None else [k for k, _ in layout]
     for name, head in fitted_heads:
+        if name not in predictions:
+            continue
         pred = predictions[name]
-        keys = [key for key, owner in layout if owner == name]
+        # the head's own column order: the order of its outputs
+        keys = [_key(name, col, available, frame_columns is not None)
+                for col in column_list(name, head.columns, frame_columns)[1]]
         for i, key in enumerate(keys):
             columns[key] = pred if pred.ndim == 1 else pred[:, i]
     ordered = [columns[key] for key, _ in layout]

@@ -352,6 +352,29 @@ class KerasTrunk(BaseTrunk):
         self.build_fn = build_fn
         self.input_dtype = input_dtype
 
+    def check(self, owner):
+        if self.build_fn is None:
+            raise ValueError(
+                f"The KerasTrunk of {owner} has build_fn=None (a loaded estimator does not "
+                "keep the function): set it before fitting again, e.g. "
+                "est.set_params(trunk__build_fn=my_build_fn)."
+            )
+        super().check(owner)
+        try:
+            params = inspect.signature(self.build_fn).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            return
+        required = [p for p in params.values() if p.default is p.empty and p.kind in
+                    (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        takes = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                    for p in params.values())
+        if not takes or len(required) > 1 + ("seed" in params):
+            raise TypeError(
+                f"KerasTrunk's build_fn={self.build_fn!r} must take the input shape as its "
+                "one argument (and optionally seed=): build_fn(input_shape) returning a "
+                f"Keras model; its signature is {inspect.signature(self.build_fn)}."
+            )
+
     def cache_key(self):
         # the function object itself (held by the key, so its id is never reused)
         return (type(self).__name__, self.build_fn, self.input_dtype)
@@ -388,10 +411,10 @@ class KerasTrunk(BaseTrunk):
         if "seed" in inspect.signature(self.build_fn).parameters:
             kwargs["seed"] = next(seeds)
         model = self.build_fn(tuple(inputs.shape[1:]), **kwargs)
-        if not callable(model):
+        if not callable(model) or not hasattr(model, "trainable_weights"):
             raise ValueError(
                 "KerasTrunk's build_fn must return a Keras model or layer (called on the "
-                f"input tensor); it returned {model!r}."
+                f"input tensor); it returned {type(model).__name__} {model!r:.80}."
             )
         features = model(inputs)
         if len(features.shape) != 2:

@@ -89,8 +89,10 @@ class BaseHead(BaseEstimator):
     Parameters
     ----------
     columns : None, int, str or list of int or str, default=None
-        The columns of ``y`` this head takes: names when ``y`` is a
-        DataFrame, positions (ints, as in ``ColumnTransformer``) otherwise.
+        The columns of ``y`` this head takes: labels when ``y`` is a
+        DataFrame (by label only, ints too: ``1`` is the column labelled 1,
+        a MultiIndex column is its tuple; the labels must be unique),
+        positions (ints, as in ``ColumnTransformer``) when ``y`` is an array.
         ``None`` means the whole ``y``, for an estimator with one head.
         Missing values (NaN, None, ``pd.NA``) in them mean "no label for
         this task on this row": the row still trains the other heads.

@@ -7,6 +7,8 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score
 from .._compat import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
+
+from ._checks import check_head, check_storable, dict_class_weight
 from sklearn.utils.multiclass import type_of_target
 
 from ..persistence.spec import Array, ClassWeights, Classes, PerUnits, register
@@ -28,6 +30,10 @@ class ClassificationHead(BaseHead):
     ----------
     columns : None, int or str, default=None
         The label column (one column).
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in this head's loss, as in scikit-learn:
         ``"balanced"`` is ``n_samples / (n_classes * count(class))``; a dict
@@ -95,7 +101,8 @@ class ClassificationHead(BaseHead):
             strings = np.array([isinstance(v, str) for v in given], dtype=bool)
             if strings.any() and not strings.all():
                 raise ValueError(
-                    f"{self._where()}: the class labels mix numbers and strings (e.g. "
+                    f"Mix of label input types (string and number) in {self._where()}: the "
+                    "class labels mix numbers and strings (e.g. "
                     f"{given[~strings][0]!r} and {given[strings][0]!r}); convert the column "
                     "to one type first, e.g. y[col].astype(str)."
                 )
@@ -124,6 +131,8 @@ class ClassificationHead(BaseHead):
         -------
         self : ClassificationHead
         """
+        check_head(self)
+        check_storable(self, y)
         labels = self.transform_targets(y)
         labels = _natural(labels[~_missing_mask(labels)])
         if len(labels) == 0:
@@ -152,7 +161,9 @@ class ClassificationHead(BaseHead):
         self.output_units_ = 1 if binary else len(self.classes_)
         self.output_activation_ = "sigmoid" if binary else "softmax"
         self.class_weight_ = None
-        if self.class_weight is not None:
+        if isinstance(self.class_weight, dict):
+            self.class_weight_ = dict_class_weight(self, self.classes_)
+        elif self.class_weight is not None:
             weights = compute_sample_weight(self.class_weight, labels)
             self.class_weight_ = np.array([weights[labels == c][0] for c in self.classes_])
         self.temperature_ = None

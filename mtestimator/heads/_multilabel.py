@@ -12,6 +12,7 @@ from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, Flag, OneOf, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
+from ._checks import check_head
 from ._calibration import fit_temperature, scale_sigmoid
 
 __all__ = ["MultiLabelHead", "f1_thresholds"]
@@ -58,6 +59,10 @@ class MultiLabelHead(BaseHead):
         The 0/1 label columns. With ``None`` the whole ``y``, which may also
         be a list of label collections (``[{"a"}, {"a", "b"}, set()]``) or a
         sparse indicator matrix.
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     threshold : float, array-like of shape (n_labels,) or "auto", default=0.5
         A label is predicted when its probability is above its threshold.
         ``"auto"`` tunes one threshold per label on a grid from 0.05 to 0.95
@@ -205,6 +210,14 @@ class MultiLabelHead(BaseHead):
         -------
         self : MultiLabelHead
         """
+        check_head(self)
+        for param in ("threshold", "class_weight"):
+            if isinstance(getattr(self, param), dict):
+                raise ValueError(
+                    f"{self._where()}: {param}={getattr(self, param)!r} is a dict; give "
+                    f"one value per label as a list in the order of the label columns, "
+                    f"e.g. {param}=[0.3, 0.5]."
+                )
         y, names = self._indicator(y, reset=True)
         n_labels = y.shape[1]
         if names is None:
@@ -214,6 +227,12 @@ class MultiLabelHead(BaseHead):
         present = ~np.isnan(y) if y.dtype.kind == "f" else np.ones(y.shape, bool)
         counts = np.nansum(y, axis=0) if y.dtype.kind == "f" else y.sum(axis=0)
         n_present = present.sum(axis=0)
+        if not n_present.all():
+            empty = np.asarray(names)[n_present == 0].tolist()
+            raise ValueError(
+                f"Label columns {empty!r} of {self._where()} are missing (NaN) on every "
+                "row: there is nothing to learn them from. Drop them or give labels."
+            )
         constant = np.flatnonzero((counts == 0) | (counts == n_present))
         if len(constant):
             warnings.warn(

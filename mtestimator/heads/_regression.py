@@ -5,6 +5,7 @@ from sklearn.metrics import r2_score
 
 from ..persistence.spec import Array, Flag, Integer, OneOf, register
 from ._base import _FLOAT32_MAX, BaseHead, _as_numpy, _is_missing, _is_number, _missing_mask
+from ._checks import check_head, check_storable
 
 __all__ = ["RegressionHead"]
 
@@ -18,6 +19,10 @@ class RegressionHead(BaseHead):
     columns : None, int, str or list of int or str, default=None
         The target column(s); several columns make one head with several
         outputs.
+        Columns of a DataFrame ``y`` are taken by label only (an int label
+        too: ``1`` is the column labelled 1, never the second column; a
+        MultiIndex column by its tuple); positions (ints) only for an array
+        ``y``. Column names of a DataFrame ``y`` must be unique.
     scale : bool, default=True
         Standardise each target column inside the estimator (weighted mean 0
         and standard deviation 1 on the training rows), so the head's loss is
@@ -105,6 +110,8 @@ class RegressionHead(BaseHead):
         -------
         self : RegressionHead
         """
+        check_head(self)
+        check_storable(self, y)
         for attr in ("one_d_", "n_outputs_"):
             self.__dict__.pop(attr, None)
         target = self.transform_targets(y)
