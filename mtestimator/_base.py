@@ -43,7 +43,7 @@ from ._protocol import SklearnProtocol
 from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine import imports
 from .heads._calibration import check_calibration
-from .heads._checks import check_head_name
+from .heads._checks import check_head_name, check_loss_weights
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
 
@@ -196,6 +196,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         engine = imports.training()  # Keras: on the first fit, global random state kept
         Diverged, Trained, train = engine.Diverged, engine.Trained, engine.train
+        check_loss_weights(self)  # one weight per head: point to the heads' loss_weight
         validate_params(self)
         if y is None:
             raise ValueError(

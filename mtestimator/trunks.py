@@ -140,6 +140,14 @@ class BaseTrunk(BaseEstimator):
                 "(n_samples, timesteps, channels) use trunk='lstm', 'gru' or 'conv1d' "
                 "(RecurrentTrunk, Conv1DTrunk); or flatten the windows."
             )
+        fitted = getattr(estimator, "input_shape_", None)
+        shape = getattr(X, "shape", ())
+        if sequence and not reset and fitted and len(shape) in (2, 3) and shape[1] != fitted[0]:
+            raise ValueError(
+                f"X has {shape[1]} timesteps, but {name} was fitted on sequences of "
+                f"{fitted[0]} timesteps (X of shape (n_samples, {fitted[0]}, {fitted[-1]})). "
+                "Pad or cut the sequences to that length, or fit again on the new length."
+            )
         X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                           accept_sparse=False if sequence else ["csr", "csc", "coo"],
                           allow_nd=sequence)

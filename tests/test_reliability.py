@@ -518,14 +518,17 @@ PREDICT_CASES = [
      "Input X contains infinity"),
     # the wrong number of features for sequence trunks (and other shapes)
     ("lstm-timesteps", "lstm", lambda e: e.predict(XS[:, :4]), ValueError,
-     "X has 4 features, but JointRegressorClassifier is expecting 5 features"),
+     r"X has 4 timesteps, but JointRegressorClassifier was fitted on sequences of 5 "
+     r"timesteps .* Pad or cut"),
+    ("gru-timesteps", "gru", lambda e: e.predict(XS[:, :2]), ValueError,
+     r"X has 2 timesteps, but MultiLabelMLPClassifier was fitted on sequences of 5 "),
     ("gru-channels", "gru", lambda e: e.predict(XS[:, :, :1]), ValueError,
      r"X has samples of shape \(5, 1\), but MultiLabelMLPClassifier was fitted on samples "
      r"of shape \(5, 2\)"),
     ("conv1d-2d-X", "conv1d", lambda e: e.predict(XS[:, :, 0]), ValueError,
      r"samples of shape \(5, 1\), but .* fitted on samples of shape \(5, 2\)"),
     ("conv1d-timesteps", "conv1d", lambda e: e.predict(XS[:, :3]), ValueError,
-     "X has 3 features, but JointRegressorClassifier is expecting 5 features"),
+     "X has 3 timesteps, but JointRegressorClassifier was fitted on sequences of 5"),
     ("lstm-4d-X", "lstm", lambda e: e.predict(XS[..., None]), ValueError,
      "RecurrentTrunk expects X of shape"),
     ("gru-sparse-X", "gru", lambda e: e.predict(sp.csr_matrix(XS[:, :, 0])), TypeError,
@@ -611,7 +614,7 @@ PARTIAL_FIT_CASES = [
     ("pf-features", "joint", {}, X[:, :3], YJ, {}, ValueError,
      "X has 3 features, but JointRegressorClassifier is expecting 4 features"),
     ("pf-sequence-timesteps", "lstm", {}, XS[:, :4], YJ, {}, ValueError,
-     "X has 4 features, but JointRegressorClassifier is expecting 5"),
+     "X has 4 timesteps, but JointRegressorClassifier was fitted on sequences of 5"),
     ("pf-sequence-channels", "gru", {}, XS[:, :, :1], YM, {}, ValueError,
      r"samples of shape \(5, 1\), but MultiLabelMLPClassifier was fitted on samples of "
      r"shape \(5, 2\)"),
@@ -1350,3 +1353,15 @@ def test_the_fit_lock_is_not_part_of_the_estimator():
     assert clone(est).get_params().keys() == est.get_params().keys()
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.fit(X, YJ).predict_proba(X), est.predict_proba(X))
+
+
+def test_loaded_keras_trunk_refit_says_set_build_fn(tmp_path):
+    # a file holds no code: the loaded KerasTrunk's build_fn is None until set again
+    path = tmp_path / "keras-trunk.mtest"
+    fitted("keras-trunk").save(path)
+    est = mtestimator.load(path)
+    with pytest.raises(ValueError, match=r"set_params\(trunk__build_fn=my_build_fn\)"):
+        est.fit(XS, YT)
+    est.set_params(trunk__build_fn=_seeded_dense).fit(XS, YT)
+    np.testing.assert_allclose(est.predict_head(XS, "v"), fitted("keras-trunk").predict_head(
+        XS, "v"), rtol=1e-6)

@@ -211,6 +211,16 @@ CASES = _families(COLUMN_ROWS + DUP_ROWS + TARGET_ROWS + CLASS_WEIGHT_ROWS) + [
      r"RegressionHead \(column 0 of y\): the target holds .*datetime64.*not targets"),
     ("joint-mixed-labels", joint, X, pd.DataFrame({"v": Y.v, "c": [1, "b"] * 30}), ValueError,
      r"Mix of label input types \(string and number\)"),
+    *[(f"{est}-mlh-{case}-labels", _pair("mlh", cls), X, _y(m1=v), TypeError, _UNSTORABLE)
+      for est, cls in _BOTH for case, v in (("datetime", _DAYS), ("timedelta", _DAYS - _DAYS[0]))],
+    ("mt-loss-weights-dict", lambda: mt(("v", RegressionHead("v")), ("c", ClassificationHead("c")),
+                                        loss_weights={"v": 2}), X, Y, ValueError,
+     r"The 'loss_weights' parameter of MultiTaskEstimator must be 'auto' or None; got "
+     r"\{'v': 2\}\. A fixed weight per head is that head's loss_weight: "
+     r"set_params\(heads__v__loss_weight=2\)"),
+    ("mt-loss-weights-list", lambda: mt(("v", RegressionHead("v")), ("c", ClassificationHead("c")),
+                                        loss_weights=[1, 3]), X, Y, ValueError,
+     r"set_params\(heads__v__loss_weight=1, heads__c__loss_weight=3\)"),
     ("mt-heads-one-tuple", lambda: mt(("a",)), X, Y, ValueError,
      r"The 'heads' parameter of MultiTaskEstimator must be a list of \(name, head\) tuples"),
     ("mt-duplicate-int-labels", lambda: mt(("a", RegressionHead(1)), ("b", RegressionHead(0))),

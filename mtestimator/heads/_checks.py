@@ -6,7 +6,8 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_head", "check_head_name", "check_storable", "dict_class_weight"]
+__all__ = ["check_head", "check_head_name", "check_loss_weights", "check_storable",
+           "dict_class_weight"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _UNSTORABLE = (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64,
@@ -27,6 +28,24 @@ def check_head(head):
             f"{head._where()}: loss_weight={head.loss_weight!r} is beyond float32's range "
             f"({_FLOAT32_MAX:.3g}) in which the network trains; give a finite loss_weight "
             "of a few units (the weights' ratios matter, e.g. 1.0 and 2.0)."
+        )
+
+
+def check_loss_weights(estimator):
+    """A fixed weight per head is the head's ``loss_weight``: say so where
+    ``loss_weights`` (None or "auto") is given one weight per head."""
+    given = getattr(estimator, "loss_weights", None)
+    if "heads" not in estimator.get_params(deep=False):  # the presets: weights by position
+        return
+    if isinstance(given, dict) or (np.ndim(given) == 1 and not isinstance(given, str)):
+        names = [pair[0] for pair in getattr(estimator, "heads", None) or ()]
+        pairs = given.items() if isinstance(given, dict) else zip(
+            names if len(names) == len(given) else range(len(given)), given)
+        hint = ", ".join(f"heads__{name}__loss_weight={weight!r}" for name, weight in pairs)
+        raise ValueError(
+            f"The 'loss_weights' parameter of {type(estimator).__name__} must be 'auto' or "
+            f"None; got {given!r}. A fixed weight per head is that head's loss_weight: "
+            f"set_params({hint}), or pass loss_weight=... to the head."
         )
 
 

@@ -12,7 +12,7 @@ from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, Flag, OneOf, register
 from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
-from ._checks import check_head
+from ._checks import check_head, check_storable
 from ._calibration import fit_temperature, scale_sigmoid
 
 __all__ = ["MultiLabelHead", "f1_thresholds"]
@@ -143,10 +143,12 @@ class MultiLabelHead(BaseHead):
                     raise ValueError(f"y has labels not seen in fit: {exc}") from None
             names = binarizer.classes_
         elif isinstance(y, pd.DataFrame):
+            check_storable(self, y)
             is_bool = all(pd.api.types.is_bool_dtype(d) for d in y.dtypes)
             names, y = np.asarray(y.columns), _as_numpy(y, numeric=True)
         else:
             y = _as_numpy(y)
+            check_storable(self, y)
             is_bool = y.dtype == bool
         if y.ndim != 2:
             raise ValueError(
