@@ -142,6 +142,12 @@ class MultiLabelHead(BaseHead):
                 except UserWarning as exc:
                     raise ValueError(f"y has labels not seen in fit: {exc}") from None
             names = binarizer.classes_
+            if len(names) == 0:
+                raise ValueError(
+                    f"Every label set of y is empty ({self._where()}): there is no label to "
+                    "learn. Give label sets that name the labels, e.g. [{'a'}, {'a', 'b'}, "
+                    "set()], or a binary indicator matrix with one column per label."
+                )
         elif isinstance(y, pd.DataFrame):
             check_storable(self, y)
             is_bool = all(pd.api.types.is_bool_dtype(d) for d in y.dtypes)
