@@ -165,8 +165,9 @@ def conditions(parts, heads, owner, reset):
         labels = named[cond].transform_targets(parts[cond])
         present = ~_missing_mask(np.asarray(labels))
         if reset:
-            seen = np.unique(labels[present].astype(str)).tolist()
-            never = [v for v in when[1] if str(v) not in seen]
+            given = labels[present]  # matched as the rows are below (1 matches 1.0)
+            seen = np.unique(given.astype(str)).tolist()
+            never = [v for v in when[1] if not np.isin(given, [v]).any()]
             if never:
                 raise ValueError(
                     f"Head {name!r} has when={when!r}, but {never!r} never occur in "
