@@ -115,7 +115,16 @@ def _levels(series):
 
 
 def _numeric(series, name):
-    """A numeric column as float64 (NaN for missing); inf is an error."""
+    """A numeric column as float64 (NaN for missing); inf, dates and durations
+    are errors."""
+    if series.dtype.kind in "mM" or isinstance(series.dtype, (pd.DatetimeTZDtype,
+                                                              pd.PeriodDtype)):
+        raise TypeError(
+            f"Column {name!r} of X holds {series.dtype} values; TabularTrunk would take them "
+            "as nanosecond counts. Turn them into numbers that mean something for the "
+            f"task (X[{name!r}].dt.year, days since a date, ...), or name the column in "
+            "'categorical_features'."
+        )
     try:
         values = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64,
                                                                  na_value=np.nan)

@@ -940,6 +940,20 @@ def test_partial_fit_carries_the_optimizer_across_paths_and_past_a_failed_call()
                                    rtol=1e-5)
 
 
+@pytest.mark.backend
+@pytest.mark.parametrize("schedule", ["cosine", "linear_warmup_cosine"])
+def test_scheduled_keras_fit_then_partial_fit_and_save(schedule, tmp_path):
+    # Keras's optimizer compiled with a schedule has no learning-rate variable:
+    # its state still lines up with the compiled trainer's, in memory and on disk.
+    est = mt(callbacks=[BatchHook()], learning_rate_schedule=schedule).fit(X, YT)
+    assert len(est._optimizer_state["model"]) == len(mt().fit(X, YT)._optimizer_state["model"])
+    est.partial_fit(X, YT)  # Keras-fit again, at a constant rate
+    est.set_params(callbacks=None).partial_fit(X, YT)  # the compiled trainer
+    est.save(tmp_path / "m.mtest")
+    mtestimator.load(tmp_path / "m.mtest").partial_fit(X, YT)
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
 def test_shape_changing_set_params_then_partial_fit_says_call_fit():
     est = joint().fit(X, YJ)
     snap = _snapshot(est)

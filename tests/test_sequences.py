@@ -55,7 +55,7 @@ def test_errors_name_the_shape_problem():
     with pytest.raises(ValueError, match=r"samples of shape \(12, 1\).*fitted on samples "
                                          r"of shape \(12, 2\)"):
         est.predict(X[:, :, :1])
-    with pytest.raises(ValueError, match="X has 10 features"):
+    with pytest.raises(ValueError, match="X has 10 timesteps.*12 timesteps.*Pad or cut"):
         est.predict(X[:, :10])
     with pytest.raises(ValueError, match="Expected 2D array, got 1D"):
         JointRegressorClassifier(trunk="conv1d", **FAST).fit(X[:, 0, 0], Y)

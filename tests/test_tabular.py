@@ -120,6 +120,12 @@ def test_infinite_and_non_numeric_values_name_the_column():
     state = fit_columns(pd.DataFrame({"x": [1.0, 2.0]}))
     with pytest.raises(ValueError, match="Column 'x' of X holds values that are not numbers"):
         encode(state, pd.DataFrame({"x": ["a", "b"]}))
+    days = pd.date_range("2020-01-01", periods=2)
+    for when in (days, days.tz_localize("UTC"), days - days[0], days.to_period("D")):
+        with pytest.raises(TypeError, match=r"Column 'd' of X holds .* nanosecond counts.*"
+                                            r"\.dt\.year.*'categorical_features'"):
+            fit_columns(pd.DataFrame({"d": when}))
+    assert fit_columns(pd.DataFrame({"d": days}), categorical_features=["d"])  # as levels
 
 
 def test_get_params_clone_and_parameter_errors():

@@ -303,8 +303,18 @@ def make_optimizer(name, learning_rate, weight_decay=None):
 def optimizer_state(optimizer):
     """The values of ``optimizer``'s variables as NumPy copies, in Keras's
     order (iteration count, learning rate, then each weight's slots): the
-    same list for any optimizer of one class built for one architecture."""
-    return [np.array(v.numpy()) for v in optimizer.variables]
+    same list for any optimizer of one class built for one architecture.
+    An optimizer compiled with a learning-rate schedule has no learning-rate
+    variable; its current rate takes that place, so states from either kind
+    line up."""
+    values = [np.array(v.numpy()) for v in optimizer.variables]
+    if not _has_rate_variable(optimizer):
+        values.insert(1, np.array(float(optimizer.learning_rate), np.float32))
+    return values
+
+
+def _has_rate_variable(optimizer):
+    return len(optimizer.variables) > 1 and optimizer.variables[1].name == "learning_rate"
 
 
 def _zeros_like(var):
@@ -315,10 +325,15 @@ def load_optimizer_state(optimizer, state, variables=None, zeros_like=_zeros_lik
     """Give ``optimizer``'s variables the values of ``state`` (as
     :func:`optimizer_state` gives them), or ``zeros_like(variable)`` (a fresh
     optimizer) when ``state`` is None; built first for ``variables`` if it
-    is not."""
+    is not. An optimizer with a schedule keeps its schedule's rate."""
     if not optimizer.built:
         optimizer.build(variables)
-    values = state if state is not None else map(zeros_like, optimizer.variables)
+    if state is None:
+        values = map(zeros_like, optimizer.variables)
+    elif _has_rate_variable(optimizer):
+        values = state
+    else:
+        values = [state[0], *state[2:]]
     for var, value in zip(optimizer.variables, values):
         var.assign(value)
 

@@ -110,8 +110,9 @@ def parts_changed(estimator):
     def differ(what, a, b):  # only the parameters that differ, when both have params
         pa, pb = (x.get("params") if isinstance(x, dict) else None for x in (a, b))
         if isinstance(pa, dict) and isinstance(pb, dict) and a.keys() == b.keys() \
-                and all(a[k] == b[k] for k in a if k != "params"):
-            keys = sorted(k for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k))
+                and all(repr(a[k]) == repr(b[k]) for k in a if k != "params"):
+            keys = sorted(k for k in pa.keys() | pb.keys()
+                          if repr(pa.get(k)) != repr(pb.get(k)))  # repr: nan equals nan
             a, b = ({k: p.get(k) for k in keys} for p in (pa, pb))
         return (f"its parameters' {what}, {short(repr(a), 150)}, differs from the "
                 f"fitted one, {short(repr(b), 150)}")
