@@ -51,7 +51,7 @@ __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-#: Optimizers by name (``mtestimator.engine.networks.OPTIMIZERS`` holds the classes).
+#: Optimizers by name (``mtestimator.engine.optimizers.OPTIMIZERS`` holds the classes).
 OPTIMIZER_NAMES = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 
 _DIVERGED = ("became {value} at epoch {epoch}. The estimator was left as it was before this "

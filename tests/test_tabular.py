@@ -255,7 +255,7 @@ def test_schedule_factors():
 
 
 def test_weight_decay_reaches_the_optimizer():
-    from mtestimator.engine.networks import make_optimizer
+    from mtestimator.engine.optimizers import make_optimizer
 
     assert make_optimizer("adam", 0.01, 0.1).weight_decay == 0.1
     assert make_optimizer("adam", 0.01).weight_decay is None

@@ -1,4 +1,4 @@
-"""Pure Keras builders: trunks, output layers, losses and optimizers.
+"""Pure Keras builders: trunks, output layers and losses.
 
 Nothing here knows about scikit-learn. A network is a trunk shared by every
 head and one named output per head; the estimators decide which heads.
@@ -8,7 +8,6 @@ import contextvars
 from contextlib import contextmanager
 
 import keras
-import numpy as np
 from keras import ops
 
 from .initializers import initializer, unwrap
@@ -16,7 +15,6 @@ from .spec import OutputSpec, seed_stream
 from .tabular import EnsembleAdapter, MemberMean, TabularFeatures
 
 __all__ = [
-    "OPTIMIZERS",
     "OutputSpec",
     "VariableRateDropout",
     "transferable_variables",
@@ -25,26 +23,12 @@ __all__ = [
     "build",
     "build_network",
     "losses",
-    "load_optimizer_state",
-    "make_optimizer",
-    "optimizer_state",
     "conv1d_trunk",
     "mlp_trunk",
     "recurrent_trunk",
     "set_dropout_rates",
     "tabular_trunk",
 ]
-
-#: Optimizers by name; ``learning_rate`` is passed to each.
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "nadam": keras.optimizers.Nadam,
-    "rmsprop": keras.optimizers.RMSprop,
-    "sgd": keras.optimizers.SGD,
-    "adagrad": keras.optimizers.Adagrad,
-}
-
 
 def _apply(layer, x):
     """``layer(x)``: builds the layer (its initializers run now), then puts
@@ -290,52 +274,6 @@ def losses(spec, model):
     return {o.name: UncertaintyWeightedLoss(o.loss, model.get_layer(f"{o.name}_uncertainty"),
                                             name=f"{o.name}_loss")
             for o in spec.outputs}
-
-
-def make_optimizer(name, learning_rate, weight_decay=None):
-    """An optimizer instance from its name in :data:`OPTIMIZERS`; ``weight_decay``
-    (decoupled, as AdamW) when not None."""
-    if weight_decay is None:
-        return OPTIMIZERS[name](learning_rate=learning_rate)
-    return OPTIMIZERS[name](learning_rate=learning_rate, weight_decay=weight_decay)
-
-
-def optimizer_state(optimizer):
-    """The values of ``optimizer``'s variables as NumPy copies, in Keras's
-    order (iteration count, learning rate, then each weight's slots): the
-    same list for any optimizer of one class built for one architecture.
-    An optimizer compiled with a learning-rate schedule has no learning-rate
-    variable; its current rate takes that place, so states from either kind
-    line up."""
-    values = [np.array(v.numpy()) for v in optimizer.variables]
-    if not _has_rate_variable(optimizer):
-        values.insert(1, np.array(float(optimizer.learning_rate), np.float32))
-    return values
-
-
-def _has_rate_variable(optimizer):
-    return len(optimizer.variables) > 1 and optimizer.variables[1].name == "learning_rate"
-
-
-def _zeros_like(var):
-    return np.zeros(var.shape, var.dtype)
-
-
-def load_optimizer_state(optimizer, state, variables=None, zeros_like=_zeros_like):
-    """Give ``optimizer``'s variables the values of ``state`` (as
-    :func:`optimizer_state` gives them), or ``zeros_like(variable)`` (a fresh
-    optimizer) when ``state`` is None; built first for ``variables`` if it
-    is not. An optimizer with a schedule keeps its schedule's rate."""
-    if not optimizer.built:
-        optimizer.build(variables)
-    if state is None:
-        values = map(zeros_like, optimizer.variables)
-    elif _has_rate_variable(optimizer):
-        values = state
-    else:
-        values = [state[0], *state[2:]]
-    for var, value in zip(optimizer.variables, values):
-        var.assign(value)
 
 
 @keras.saving.register_keras_serializable(package="mtestimator")

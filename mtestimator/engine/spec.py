@@ -99,7 +99,7 @@ class NetworkSpec:
     trunk_key : hashable
         What makes two trunks build the same layers (dropout rates aside).
     optimizer : str, default="adam"
-        A name of :data:`~mtestimator.engine.networks.OPTIMIZERS`.
+        A name of :data:`~mtestimator.engine.optimizers.OPTIMIZERS`.
     uncertainty : bool, default=False
         Learn each output's loss weight (homoscedastic uncertainty).
     seed : int or None, default=None

@@ -32,7 +32,8 @@ import keras
 import numpy as np
 
 from ._compat import LossFunctionWrapper
-from .networks import load_optimizer_state, set_dropout_rates, transferable_variables
+from .networks import set_dropout_rates, transferable_variables
+from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from . import networks
+from . import networks, optimizers
 from .cache import checkout
 from .forward import dense_forward, extract_dense_layers
 from .networks import transferable_variables
@@ -115,7 +115,7 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
         history = _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation,
                              callbacks, start=start)
         _check_finite(history["loss"])
-        state = networks.optimizer_state(model.optimizer)
+        state = optimizers.optimizer_state(model.optimizer)
     else:
         with checkout(spec.key(), lambda: _new_trainer(spec, settings),
                       lambda trainer: _shapes(trainer.model) == _shapes(model)) as trainer:
@@ -129,7 +129,7 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
             _check_finite(history["loss"])
             for dst, src in zip(transferable_variables(model), trainer.variables()):
                 dst.assign(src)
-            state = networks.optimizer_state(trainer.optimizer)
+            state = optimizers.optimizer_state(trainer.optimizer)
     return Trained(model, state, {k: [float(v) for v in vals] for k, vals in history.items()})
 
 
@@ -149,7 +149,7 @@ def _new_trainer(spec, settings):
     variables), losses and optimizer."""
     model = networks.build(spec, variable_rates=True)
     return backend_module().Trainer(model, networks.losses(spec, model),
-                                    networks.make_optimizer(spec.optimizer,
+                                    optimizers.make_optimizer(spec.optimizer,
                                                             settings.learning_rate,
                                                             spec.weight_decay))
 
@@ -168,14 +168,14 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
         except TypeError:  # compiled with a fit's schedule: compile again at a constant rate
             compiled = False
     if not compiled:
-        model.compile(optimizer=networks.make_optimizer(
+        model.compile(optimizer=optimizers.make_optimizer(
                           spec.optimizer, _keras_schedule(settings, -(-len(X) // batch_size)),
                           spec.weight_decay),
                       loss=networks.losses(spec, model),
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
                       jit_compile=jit_compile(model, X))
     if start is not None:
-        networks.load_optimizer_state(model.optimizer, start.optimizer_state,
+        optimizers.load_optimizer_state(model.optimizer, start.optimizer_state,
                                       model.trainable_variables)
         if settings.schedule is None:
             model.optimizer.learning_rate = settings.learning_rate

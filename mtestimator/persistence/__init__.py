@@ -287,7 +287,7 @@ def _check_network(model, key, estimator, where):
 def _check_optimizer(state, model, estimator, key, where):
     """The saved optimizer state of network ``key``: the values of the
     variables of the optimizer it was fitted with, built on its weights."""
-    from ..engine.networks import make_optimizer
+    from ..engine.optimizers import make_optimizer
 
     name = (getattr(estimator, "_fitted_with", None) or {}).get("optimizer",
                                                               estimator.optimizer)
