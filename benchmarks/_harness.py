@@ -2,6 +2,8 @@
 rows, summary tables with winners, paired comparisons, plots."""
 
 import time
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +48,43 @@ def predict_ms(predict, X, n, repeats=None):
 def _fit_fold(name, contenders, fold, X_train, X_test, y_train, y_test, evaluate):
     rows = []
     for contender, spec in contenders.items():
-        start = time.perf_counter()
-        predictor = spec(X_train, y_train) if callable(spec) and not hasattr(
-            spec, "fit") else clone(spec).fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
+        with warnings.catch_warnings(record=True) as caught:  # recorded, not printed
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            predictor = spec(X_train, y_train) if callable(spec) and not hasattr(
+                spec, "fit") else clone(spec).fit(X_train, y_train)
+            fit_s = time.perf_counter() - start
+            scores = evaluate(predictor, X_test, y_test)
         rows.append({"comparison": name, "contender": contender, "fold": fold,
-                     "fit_s": fit_s, **evaluate(predictor, X_test, y_test)})
+                     "fit_s": fit_s, **scores, "warnings": describe_warnings(caught)})
     return rows
+
+
+def describe_warnings(caught):
+    """Warnings as one line: each distinct category and message start, with its
+    count ("" when none)."""
+    counts = Counter(f"{w.category.__name__}: {' '.join(str(w.message).split())[:70]}"
+                     for w in caught)
+    return "; ".join(f"{text} (x{n})" if n > 1 else text for text, n in sorted(counts.items()))
+
+
+def warnings_note(df):
+    """Markdown listing the warnings recorded during the fits, per comparison and
+    contender, with the folds they came on ("" when none)."""
+    if "warnings" not in df:
+        return ""
+    lines = []
+    for (comparison, contender), group in df.groupby(["comparison", "contender"], sort=False):
+        warned = group.warnings.fillna("")
+        warned = warned[warned != ""]
+        if len(warned):
+            kinds = "; ".join(sorted({w.split(": ", 1)[0] for text in warned
+                                      for w in text.split("; ")}))
+            lines.append(f"- {comparison}, {contender}: {kinds} on {len(warned)} of "
+                         f"{len(group)} folds (messages in the `warnings` column of "
+                         f"{comparison}_folds.csv)")
+    return ("\n\nWarnings during the fits (expected ones, recorded instead of printed):\n"
+            + "\n".join(lines)) if lines else ""
 
 
 def run_comparison(name, contenders, X, y, cv, evaluate, *, progress=True, n_jobs=None):
@@ -126,7 +158,7 @@ def save_outputs(df, table, out, name, metrics_to_plot):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / f"{name}_folds.csv", index=False)
-    (out / f"{name}.md").write_text(table.to_markdown() + "\n")
+    (out / f"{name}.md").write_text(table.to_markdown() + warnings_note(df) + "\n")
     contenders = list(dict.fromkeys(df.contender))
     metrics = [m for m in metrics_to_plot if m in df.columns]
     fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4 * (len(metrics) + 1), 4))

@@ -44,17 +44,25 @@ def test_smoke_speed_has_every_row_on_both_backends(tmp_path):
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_smoke_section_writes_every_file_with_finite_scores(section, tmp_path, capsys):
     main(["--smoke", "--only", section, "--out", str(tmp_path)])
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert PRINTED.get(section, "total:") in printed
+    assert "Warning" not in captured.err  # recorded in the results, not printed
     for name, contenders in SECTIONS[section].items():
         for ext in ("_folds.csv", ".md", ".png"):
             assert (tmp_path / f"{name}{ext}").stat().st_size > 0
         folds = pd.read_csv(tmp_path / f"{name}_folds.csv")
-        scores = folds.drop(columns=["comparison", "contender", "fold", "params"],
+        scores = folds.drop(columns=["comparison", "contender", "fold", "params", "warnings"],
                             errors="ignore")
         assert np.isfinite(scores.to_numpy(dtype=float)).all(), name
         assert folds.contender.nunique() >= contenders
     assert (tmp_path / "SUMMARY.md").exists()
+    if section == "emotions":  # scikit-learn's MLP stops at 2 epochs: recorded, and listed
+        folds = pd.read_csv(tmp_path / "emotions_folds.csv")
+        mlp = folds[folds.contender == "sklearn MLPClassifier"]
+        assert mlp.warnings.str.contains("ConvergenceWarning").all()
+        assert "Warnings during the fits" in printed and "ConvergenceWarning on 2 of 2 folds" \
+            in (tmp_path / "emotions.md").read_text()
 
 
 @pytest.mark.slow
