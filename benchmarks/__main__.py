@@ -60,6 +60,7 @@ def main(argv=None):
                              "their contention; the speed benchmark always runs alone)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
+    _quiet_backend()
     with warnings.catch_warnings(record=True) as stray:  # shown in the summary, not printed
         warnings.simplefilter("always")
         summary = _run(args)
@@ -70,6 +71,27 @@ def main(argv=None):
     with open(os.path.join(args.out, "SUMMARY.md"), "w") as f:
         f.write(summary + "\n")
     print(summary)
+
+
+def _quiet_backend():
+    """Import Keras and its backend (as the estimators do, global random state
+    kept) with the process's stderr sent to /dev/null meanwhile: TensorFlow's
+    C++ start-up lines are written there before TF_CPP_MIN_LOG_LEVEL applies.
+    TensorFlow's Python logger then shows errors only (plain Keras's
+    retracing notes are expected: the reference loop builds a model per fold)."""
+    import logging
+
+    from mtestimator.engine.imports import keras
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            keras()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _section(result):

@@ -95,6 +95,11 @@ class _HeadScorer(BaseScorer):
         super().__init__(score_func, sign, kwargs, response_method)
         self._head = head
 
+    @property
+    def head(self):
+        """The name of the head this scorer scores."""
+        return self._head
+
     def __repr__(self):
         return super().__repr__()[:-1] + f", head={self._head!r})"
 
