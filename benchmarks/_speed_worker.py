@@ -198,6 +198,7 @@ def run(tasks, backend, *, quick, timeout, env=None, interrupt=None):
         done.set()
         _kill(proc)
         proc.wait()
+        proc.stdout.close()
     if killed:
         out.error = f"killed at its time limit, {killed[0]:.0f} s after start" + (
             f" ({killed[0] - out.signal_sent:.0f} s after SIGINT)" if out.signal_sent else "")
