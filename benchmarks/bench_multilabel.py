@@ -17,7 +17,6 @@ class weights should matter.
 import argparse
 import functools
 
-import keras
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_multilabel_classification
@@ -50,6 +49,8 @@ def per_label_networks(n_labels, hidden=(20,), epochs=100, random_state=0):
 
 def reference_loop(X, y, epochs=100):
     """REFERENCE.md's hand-written model: plain Keras, model.fit, unseeded."""
+    import keras  # here: importing the benchmarks imports no backend
+
     model = keras.Sequential([keras.Input((X.shape[1],)),
                               keras.layers.Dense(20, activation="relu",
                                                  kernel_initializer="he_uniform"),
