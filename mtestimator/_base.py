@@ -42,7 +42,7 @@ from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine import imports
-from .heads._calibration import check_calibration
+from .heads._calibration import calibrated
 from .heads._checks import check_head_name, check_loss_weights
 from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
@@ -124,7 +124,6 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             seen.add(name)
             validate_params(head)
             head.name_ = name
-            check_calibration(head, owner, self.early_stopping)
         if not heads:
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
@@ -318,10 +317,11 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
                                natural_val=None, epochs=1 if partial else self.epochs,
                                schedule=None if partial else self.learning_rate_schedule)
-        if self.early_stopping:
+        why = "early_stopping=True" if self.early_stopping else calibrated(heads)
+        if why:  # held-out rows: early stopping, and the heads' calibration and tuning
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
-                                 self._fit_seed)
+                                 self._fit_seed, why)
             prep.validation = (Xv, Yv, Wv)
         return prep
 
@@ -341,7 +341,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if self._joint:
             spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),
                                seed=seed, **network)
-            return [("model", spec, (prep.X, prep.Y, prep.W), prep.validation, TrainSettings(
+            validation = prep.validation if self.early_stopping else None
+            return [("model", spec, (prep.X, prep.Y, prep.W), validation, TrainSettings(
                 first_epoch=self.n_iter_ if warm else 0, loss_weights=self._loss_weights(),
                 description=owner, **settings))]
         jobs, seeds = [], seed_stream(seed)  # one seed per head's network
@@ -353,7 +354,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                     "its network has nothing to train on. Give it labels, or drop the head."
                 )
             validation = None
-            if prep.validation is not None:
+            if prep.validation is not None and self.early_stopping:
                 Xv, Yv, Wv = prep.validation
                 validation = (Xv, {name: Yv[name]}, {name: Wv[name]})
             spec = NetworkSpec(outputs=(outputs[name],), seed=next(seeds),

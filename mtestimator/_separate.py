@@ -63,6 +63,8 @@ class SeparateNetworks(MultiTaskEstimator):
         when its own validation loss has not improved for
         ``n_iter_no_change`` epochs and keeps its best weights.
     validation_fraction : float in (0, 1), default=0.1
+        The held-out fraction for early stopping; without early stopping,
+        what a head with ``calibration`` holds out of training to fit it on.
     n_iter_no_change : int, default=10
     learning_rate_schedule : {None, "cosine", "linear_warmup_cosine"}, default=None
         The learning rate over the steps of one ``fit``: ``"cosine"`` from

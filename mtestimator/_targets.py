@@ -243,10 +243,12 @@ def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, 
     return out
 
 
-def validation_split(X, Y, W, natural, heads, fraction, seed):
-    """The early-stopping validation set carved out of the training data:
-    ``(X, Y, W, natural)`` of the training rows, then of the validation rows
-    (stratified on the first head that stratifies, when it can be)."""
+def validation_split(X, Y, W, natural, heads, fraction, seed, why="early_stopping=True"):
+    """The held-out validation set carved out of the training data (for early
+    stopping, and for the heads' calibration and tuning): ``(X, Y, W, natural)``
+    of the training rows, then of the validation rows (stratified on the
+    first head that stratifies, when it can be). ``why`` names what asked
+    for it in the error."""
     n = len(X)
     stratify = next((s for s in (h.stratify(natural[name]) for name, h in heads)
                      if s is not None), None)
@@ -259,10 +261,10 @@ def validation_split(X, Y, W, natural, heads, fraction, seed):
         train, val = [], []
     if len(train) == 0 or len(val) == 0:
         raise ValueError(
-            f"early_stopping=True needs a validation set, but "
+            f"{why} needs a validation set, but "
             f"validation_fraction={fraction} of {n} samples "
             "leaves an empty training or validation set. Use more samples, "
-            "another validation_fraction, or early_stopping=False."
+            f"another validation_fraction, or {_without(why)}."
         )
 
     def take(idx):
@@ -271,3 +273,8 @@ def validation_split(X, Y, W, natural, heads, fraction, seed):
                 {k: v[idx] for k, v in natural.items()})
 
     return take(train), take(val)
+
+
+def _without(why):
+    """The way out of a held-out split that ``why`` asked for."""
+    return "early_stopping=False" if why == "early_stopping=True" else "calibration=None"

@@ -228,10 +228,27 @@ def test_bad_calibration():
     with pytest.raises(InvalidParameterError, match="'calibration' parameter"):
         network([("g", ClassificationHead(calibration="platt"))], epochs=1).fit(
             X[:40], Y[:40, 1])
-    with pytest.raises(ValueError, match="Head 'g' has calibration='temperature'.*Set "
-                                         "early_stopping=True on MultiTaskEstimator"):
-        network([("g", MultiLabelHead(calibration="temperature"))], epochs=1).fit(
-            X[:40], Y[:40, 2:4])
+
+
+
+def test_calibration_without_early_stopping_holds_rows_out_of_training():
+    # the temperature is fitted on validation_fraction of the rows, held out of
+    # training: the network trains on the others (no early stopping, no val loss)
+    from mtestimator._targets import validation_split
+
+    heads = [("g", MultiLabelHead([0, 1], calibration="temperature"))]
+    labels = Y[:40, 2:4] > 0
+    est = network(heads, epochs=1, validation_fraction=0.5).fit(X[:40], labels)
+    assert dict(est.heads_)["g"].temperature_.shape == (2,)
+    assert list(est.history_) == ["loss", "g_loss"]
+    parts = X[:40], {"g": labels}, {"g": np.ones(40)}, {"g": labels}
+    (Xt, _, _, natural), _ = validation_split(*parts, est.heads_, 0.5, est._fit_seed)
+    on_part = network([("g", MultiLabelHead([0, 1]))], epochs=1).fit(Xt, natural["g"])
+    np.testing.assert_array_equal(est.model_.get_weights()[0], on_part.model_.get_weights()[0])
+    why = "Head 'g' with calibration='temperature'"
+    with pytest.raises(ValueError, match=f"{why} needs a validation set.*or calibration=None"):
+        validation_split(*(p[:1] if isinstance(p, np.ndarray) else {"g": p["g"][:1]}
+                           for p in parts), est.heads_, 0.5, 0, why)
 
 
 def test_temperature_prior_keeps_separated_rows_near_one():

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-__all__ = ["check_calibration", "fit_temperature", "scale_softmax", "scale_sigmoid"]
+__all__ = ["calibrated", "fit_temperature", "scale_softmax", "scale_sigmoid"]
 
 #: Probabilities are clipped to [_EPS, 1 - _EPS] before their logits are taken
 #: (a float32 sigmoid or softmax may give exactly 0 or 1).
@@ -15,16 +15,14 @@ _LIMIT = 100.0
 _PRIOR_SD = 0.5
 
 
-def check_calibration(head, owner, early_stopping):
-    """Refuse a calibrated head (named ``head.name_``) without the held-out rows
-    it is fitted on: ``owner``'s early-stopping validation split."""
-    if getattr(head, "calibration", None) is not None and not early_stopping:
-        raise ValueError(
-            f"Head {head.name_!r} has calibration={head.calibration!r}, which is fitted "
-            "on held-out rows: the early-stopping validation split. Set "
-            f"early_stopping=True on {owner} (validation_fraction sets its size), "
-            "or calibration=None."
-        )
+def calibrated(heads):
+    """What in ``heads`` (``(name, head)`` pairs) needs held-out rows: a text
+    naming the first calibrated head, or None. Without early stopping those
+    rows (``validation_fraction`` of them) are held out of training for it."""
+    for name, head in heads:
+        if getattr(head, "calibration", None) is not None:
+            return f"Head {name!r} with calibration={head.calibration!r}"
+    return None
 
 
 def _logit(p):

@@ -43,8 +43,9 @@ class ClassificationHead(BaseHead):
     calibration : None or "temperature", default=None
         ``"temperature"``: after training, one temperature ``T`` is fitted
         (minimising the log loss, with a prior that keeps ``T`` near 1 on
-        little evidence) on the early-stopping validation split, so the
-        estimator needs ``early_stopping=True``; ``predict_proba`` then
+        little evidence) on held-out rows: the early-stopping validation
+        split with ``early_stopping=True``, else ``validation_fraction`` of
+        the rows held out of training for it; ``predict_proba`` then
         divides the network's logits by ``T``. The predicted class (the
         argmax) does not change.
 

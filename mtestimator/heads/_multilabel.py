@@ -77,7 +77,8 @@ class MultiLabelHead(BaseHead):
         ``"temperature"``: after training, one temperature per label (each
         label has its own sigmoid and its own frequency) is fitted to
         minimise that label's log loss (as ClassificationHead's), on the
-        early-stopping validation set (``early_stopping=True``); ``predict_proba``
+        held-out rows (as ClassificationHead's: the early-stopping split, or
+        ``validation_fraction`` of the rows held out of training); ``predict_proba``
         divides each label's logit by its temperature. ``predict`` (the
         thresholds, tuned on the network's own probabilities) does not change.
 
