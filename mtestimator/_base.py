@@ -42,9 +42,10 @@ from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import classes_of, conditions, split_targets, validation_split
 from .engine import imports
+from .heads._base import tower_sizes
 from .heads._calibration import calibrated
 from .heads._checks import check_head_name, check_loss_weights
-from .engine.spec import NetworkSpec, OutputSpec, TrainSettings, fresh_seed, seed_of, \
+from .engine.spec import NetworkSpec, TrainSettings, fresh_seed, seed_of, \
     seed_stream
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
@@ -124,6 +125,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             seen.add(name)
             validate_params(head)
             head.name_ = name
+            tower_sizes(head)
         if not heads:
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
@@ -336,8 +338,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
                    "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay}
-        outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
-                                    head.build_loss()) for name, head in self.heads_}
+        outputs = {name: head.output_spec(self.trunk_) for name, head in self.heads_}
         if self._joint:
             spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),
                                seed=seed, **network)

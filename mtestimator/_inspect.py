@@ -148,12 +148,27 @@ def _indented_repr(obj, prefix):
     return "\n".join([prefix + lines[0], *(pad + line for line in lines[1:])])
 
 
-def _head_row(name, head, parameters, history, weight_text):
+def _units_text(head):
+    """The output's units, after the tower's sizes when the head has one ("[16, 8] 3")."""
     units = getattr(head, "output_units_", None)
+    if units is None:
+        return _MISSING
+    sizes = getattr(head, "hidden_layer_sizes", ())
+    sizes = [sizes] if isinstance(sizes, int) else list(sizes or ())
+    return f"{sizes} {units}" if sizes else str(units)
+
+
+def _head_params(model, name):
+    """Parameters of the head's output layer and its tower's layers."""
+    return sum(_params(layer) for layer in getattr(model, "layers", [])
+               if layer.name == name or layer.name.startswith(f"{name}_tower_"))
+
+
+def _head_row(name, head, parameters, history, weight_text):
     return [
         name,
         _columns_text(getattr(head, "columns", None)) if head is not None else _MISSING,
-        _MISSING if units is None else str(units),
+        _units_text(head),
         getattr(head, "output_activation_", None) or _MISSING,
         _loss_name(head) if head is not None else _MISSING,
         weight_text,
@@ -202,8 +217,7 @@ def _summary_joint(est):
     history = getattr(est, "history_", {}) or {}
     auto = _uses_uncertainty(est)
     total = _params(model)
-    head_params = {name: _params(layer) if (layer := _layer(model, name)) is not None
-                   else 0 for name, _ in heads}
+    head_params = {name: _head_params(model, name) for name, _ in heads}
     uncertainty = sum(_params(layer) for name, _ in heads
                       if (layer := _layer(model, f"{name}_uncertainty")) is not None)
     # the trunk is everything else: the trunk_* layers of the built-in trunks, and

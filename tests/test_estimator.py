@@ -204,6 +204,8 @@ def test_weighted_regression_scaling_uses_the_weights():
         ([("a", RegressionHead("species"))], Y, "must be numeric; got '(ant|bee|cat)'"),
         ([("a", ClassificationHead(["species", "a"]))], Y, "takes one label column"),
         ([("a", MultiLabelHead(["species", "a"]))], Y, "only 0 and 1"),
+        ([("a", RegressionHead("length", hidden_layer_sizes=(4, 0)))], Y,
+         r"hidden_layer_sizes=\(4, 0\) must be a positive int or a sequence"),
         ([], Y, "at least one head"),
         ("not a list", Y, "'heads' parameter"),
     ],
@@ -212,6 +214,34 @@ def test_bad_heads_and_targets(heads, y, match):
     est = MultiTaskEstimator(heads, trunk=MLPTrunk((4,)), epochs=1)
     with pytest.raises(ValueError, match=match):
         est.fit(X, y)
+
+
+@pytest.mark.backend
+def test_head_towers_train_predict_in_numpy_and_save(tmp_path):
+    heads = [("size", RegressionHead(["length", "weight"], hidden_layer_sizes=(6,))),
+             ("species", ClassificationHead("species", hidden_layer_sizes=(5, 3))),
+             ("tags", MultiLabelHead(["a", "b", "c"]))]
+    est = MultiTaskEstimator(heads, trunk=MLPTrunk((8,), dropout=0.1, activation="tanh"),
+                             epochs=2, random_state=0).fit(X, Y)
+    layers = {layer.name: layer for layer in est.model_.layers}
+    assert sorted(n for n in layers if "_tower_" in n) == [
+        "size_tower_0", "size_tower_dropout_0", "species_tower_0", "species_tower_1",
+        "species_tower_dropout_0", "species_tower_dropout_1"]  # tags: no tower
+    assert layers["species_tower_1"].units == 3 and \
+        layers["size_tower_0"].activation.__name__ == "tanh"  # the trunk's activation
+    assert est._dense_layers["model"] is not False  # towers predict in NumPy too
+    text = est.summary(print_fn=None)  # a head's parameters include its tower's
+    assert "[5, 3] 3" in text and f"trunk {6 * 8 + 8:,} + heads" in text
+    keras_out = est.model_(X.astype("float32"), training=False)
+    for name, raw in est._predict_raw(X).items():
+        np.testing.assert_allclose(raw, np.asarray(keras_out[name]), rtol=1e-5, atol=1e-6)
+    est.save(tmp_path / "towers.mtest")
+    pd.testing.assert_frame_equal(mtestimator.load(tmp_path / "towers.mtest").predict(X),
+                                  est.predict(X))
+    est.set_params(heads__tags__hidden_layer_sizes=(2,))
+    with pytest.raises(ValueError, match="partial_fit cannot change the network. Call fit"):
+        est.partial_fit(X, Y)
+    assert "tags_tower_0" in [layer.name for layer in est.fit(X, Y).model_.layers]
 
 
 def test_partial_fit_continues_and_refuses_shape_changes():

@@ -47,14 +47,16 @@ def extract_dense_layers(model):
         trunk.append((np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
                       _activation_name(layer)))
         i += 1
-    heads = {}
+    heads = {}  # each head: its tower's layers (``<head>_tower_<i>``), then its output
     for name in model.output_names:
-        layer = model.get_layer(name) if name in names else None
-        if layer is None or not hasattr(layer, "kernel"):
+        chain = [f"{name}_tower_{i}" for i in range(len(names))
+                 if f"{name}_tower_{i}" in names] + [name]
+        layers = [model.get_layer(n) if n in names else None for n in chain]
+        if any(layer is None or not hasattr(layer, "kernel") for layer in layers):
             return None
-        heads[name] = (np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
-                       _activation_name(layer))
-    acts = {a for *_, a in heads.values()}
+        heads[name] = [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64),
+                        _activation_name(layer)) for layer in layers]
+    acts = {a for chain in heads.values() for *_, a in chain}
     if callable(trunk):
         return (trunk, heads) if acts <= set(NUMPY_ACTIVATIONS) else None
     acts |= {a for *_, a in trunk}
@@ -78,8 +80,13 @@ def dense_forward(layers, X, names=None):
         h, trunk = trunk(h), ()
     for kernel, bias, act in trunk:
         h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
-    return {name: NUMPY_ACTIVATIONS[act](h @ kernel + bias)
-            for name, (kernel, bias, act) in heads.items()}
+    return {name: _chain(h, chain) for name, chain in heads.items()}
+
+
+def _chain(h, layers):
+    for kernel, bias, act in layers:
+        h = NUMPY_ACTIVATIONS[act](h @ kernel + bias)
+    return h
 
 
 def _np(variable):

@@ -237,17 +237,35 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
     seeds = seed_stream(seed)
     inputs = keras.Input(tuple(input_shape), name="features", dtype=input_dtype)
     x = trunk(inputs, seeds)
-    heads = {
-        spec.name: _apply(keras.layers.Dense(
+    heads = {}
+    for spec in outputs:
+        h = _tower(x, spec, seeds)
+        heads[spec.name] = _apply(keras.layers.Dense(
             spec.units,
             activation=spec.activation,
             kernel_initializer=initializer("glorot_uniform", next(seeds)),
             bias_initializer=initializer("zeros", None),
             name=spec.name,
-        ), x)
-        for spec in outputs
-    }
+        ), h)
     return keras.Model(inputs, heads, name="multitask_network")
+
+
+def _tower(x, spec, seeds):
+    """The head's own Dense layers (``spec.hidden``, named ``<head>_tower_<i>``),
+    each followed by dropout when the tower has it; seeds drawn before the
+    head's output layer's."""
+    settings = dict(spec.tower)
+    dropout, alpha = settings.get("dropout", 0.0), settings.get("alpha", 0.0)
+    for i, units in enumerate(spec.hidden):
+        x = _apply(keras.layers.Dense(
+            int(units), activation=settings["activation"],
+            kernel_initializer=initializer(settings["kernel_initializer"], next(seeds)),
+            bias_initializer=initializer("zeros", None),
+            kernel_regularizer=keras.regularizers.L2(alpha) if alpha else None,
+            name=f"{spec.name}_tower_{i}"), x)
+        if dropout:
+            x = _dropout(dropout, next(seeds), f"{spec.name}_tower_dropout_{i}")(x)
+    return x
 
 
 def build(spec, *, variable_rates=False):

@@ -76,12 +76,24 @@ class OutputSpec:
     """One head of a network: its name, its Dense output layer and its loss.
 
     ``loss`` is a Keras loss name or a ``keras.losses.Loss`` instance.
+    ``hidden`` are the sizes of the head's own Dense layers between the
+    trunk and the output (its tower; empty: none), built with ``tower``'s
+    settings, ``(name, value)`` pairs: ``activation``, ``dropout``,
+    ``alpha`` (L2 penalty) and ``kernel_initializer``.
     """
 
     name: str
     units: int
     activation: str
     loss: object = None
+    hidden: tuple = ()
+    tower: tuple = ()
+
+    def key(self):
+        """What makes two outputs the same layers for a compiled trainer (a
+        dropout rate is a value the trainer sets; having dropout is not)."""
+        tower = tuple((k, bool(v) if k == "dropout" else v) for k, v in self.tower)
+        return (self.name, self.units, self.activation, _loss_key(self.loss), self.hidden, tower)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,8 +144,7 @@ class NetworkSpec:
         learning rate, loss weights or dropout rates, are in no spec)."""
         return (self.owner, self.name, self.trunk_key, tuple(self.input_shape),
                 self.input_dtype, self.optimizer, self.weight_decay, bool(self.uncertainty),
-                tuple((o.name, o.units, o.activation, _loss_key(o.loss))
-                      for o in self.outputs))
+                tuple(o.key() for o in self.outputs))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,25 @@ def _missing_mask(values):
     return np.zeros(values.shape, bool)
 
 
+#: What a head's tower takes from the trunk, and the value for a trunk without it.
+_TOWER_DEFAULTS = (("activation", "relu"), ("dropout", 0.0), ("alpha", 0.0),
+                   ("kernel_initializer", "glorot_uniform"))
+
+
+def tower_sizes(head):
+    """The head's ``hidden_layer_sizes`` as a tuple of positive ints (maybe empty)."""
+    given = head.hidden_layer_sizes
+    sizes = [given] if isinstance(given, numbers.Integral) else list(given)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+               for s in sizes):
+        raise ValueError(
+            f"{head._where()}: hidden_layer_sizes={given!r} must be a positive int or a "
+            "sequence of positive ints (the sizes of the head's own Dense layers), or () for "
+            "no tower."
+        )
+    return tuple(int(s) for s in sizes)
+
+
 class BaseHead(BaseEstimator):
     """Base class of heads: the parameters every head has.
 
@@ -106,6 +125,14 @@ class BaseHead(BaseEstimator):
     loss_weight : float, default=1.0
         Weight of this head's loss in the network's total loss (unless the
         estimator learns the weights, ``loss_weights="auto"``).
+    hidden_layer_sizes : int or tuple of int, default=()
+        This head's own tower: Dense layers between the shared trunk and
+        the head's output, trained by this head's loss only, with the
+        trunk's ``activation``, ``dropout``, ``alpha`` (L2 penalty) and
+        ``kernel_initializer`` where the trunk has them (else ReLU, no
+        dropout, no penalty, Glorot uniform). ``()``: the output sits on the
+        trunk's features (no tower). A tower gives a task room of its own
+        when the tasks pull the shared layers apart.
     """
 
     #: Where a saved file may name the class (see mtestimator.persistence.spec).
@@ -124,6 +151,7 @@ class BaseHead(BaseEstimator):
         "when": [tuple, None],
         "otherwise": "no_validation",
         "loss_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     #: The head's default metric, greater is better.
@@ -132,11 +160,13 @@ class BaseHead(BaseEstimator):
     #: single-head estimator.
     kind = None
 
-    def __init__(self, columns=None, *, when=None, otherwise=np.nan, loss_weight=1.0):
+    def __init__(self, columns=None, *, when=None, otherwise=np.nan, loss_weight=1.0,
+                 hidden_layer_sizes=()):
         self.columns = columns
         self.when = when
         self.otherwise = otherwise
         self.loss_weight = loss_weight
+        self.hidden_layer_sizes = hidden_layer_sizes
 
     # -- naming ---------------------------------------------------------------
 
@@ -154,6 +184,24 @@ class BaseHead(BaseEstimator):
 
     def _one_column(self):
         return self.columns is not None and not isinstance(self.columns, (list, tuple))
+
+    def output_spec(self, trunk):
+        """The engine's :class:`~mtestimator.engine.spec.OutputSpec` of this fitted
+        head on ``trunk``: its output layer, loss and tower."""
+        from ..engine.spec import OutputSpec
+
+        return OutputSpec(self.name_, self.output_units_, self.output_activation_,
+                          self.build_loss(), *self.tower(trunk))
+
+    def tower(self, trunk):
+        """``(sizes, settings)`` of this head's tower on ``trunk``: the layer
+        sizes (a tuple, empty for none) and the trunk's layer settings as
+        ``(name, value)`` pairs (empty without a tower)."""
+        sizes = tower_sizes(self)
+        if not sizes:
+            return (), ()
+        return sizes, tuple((name, getattr(trunk, name, default))
+                            for name, default in _TOWER_DEFAULTS)
 
     # -- protocol defaults ----------------------------------------------------
 

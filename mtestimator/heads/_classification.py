@@ -48,6 +48,10 @@ class ClassificationHead(BaseHead):
         the rows held out of training for it; ``predict_proba`` then
         divides the network's logits by ``T``. The predicted class (the
         argmax) does not change.
+    hidden_layer_sizes : int or tuple of int, default=()
+        This head's own tower of Dense layers between the shared trunk and
+        its output, with the trunk's activation, dropout, ``alpha`` and
+        initializer (see :class:`BaseHead`); ``()``: no tower.
 
     Attributes
     ----------
@@ -75,8 +79,10 @@ class ClassificationHead(BaseHead):
     kind = "classifier"
 
     def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,
-                 loss_weight=1.0, calibration=None):
-        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
+                 loss_weight=1.0, calibration=None,
+                 hidden_layer_sizes=()):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight,
+                         hidden_layer_sizes=hidden_layer_sizes)
         self.class_weight = class_weight
         self.calibration = calibration
 

@@ -81,6 +81,10 @@ class MultiLabelHead(BaseHead):
         ``validation_fraction`` of the rows held out of training); ``predict_proba``
         divides each label's logit by its temperature. ``predict`` (the
         thresholds, tuned on the network's own probabilities) does not change.
+    hidden_layer_sizes : int or tuple of int, default=()
+        This head's own tower of Dense layers between the shared trunk and
+        its output, with the trunk's activation, dropout, ``alpha`` and
+        initializer (see :class:`BaseHead`); ``()``: no tower.
 
     Attributes
     ----------
@@ -125,8 +129,10 @@ class MultiLabelHead(BaseHead):
     kind = "multilabel"
 
     def __init__(self, columns=None, *, threshold=0.5, class_weight=None, when=None,
-                 otherwise=np.nan, loss_weight=1.0, calibration=None):
-        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
+                 otherwise=np.nan, loss_weight=1.0, calibration=None,
+                 hidden_layer_sizes=()):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight,
+                         hidden_layer_sizes=hidden_layer_sizes)
         self.threshold = threshold
         self.class_weight = class_weight
         self.calibration = calibration

@@ -30,6 +30,10 @@ class RegressionHead(BaseHead):
         original units.
     loss_weight : float, default=1.0
         Weight of this head's loss in the total loss.
+    hidden_layer_sizes : int or tuple of int, default=()
+        This head's own tower of Dense layers between the shared trunk and
+        its output, with the trunk's activation, dropout, ``alpha`` and
+        initializer (see :class:`BaseHead`); ``()``: no tower.
 
     Attributes
     ----------
@@ -60,8 +64,9 @@ class RegressionHead(BaseHead):
     kind = "regressor"
 
     def __init__(self, columns=None, *, scale=True, when=None, otherwise=np.nan,
-                 loss_weight=1.0):
-        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight)
+                 loss_weight=1.0, hidden_layer_sizes=()):
+        super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight,
+                         hidden_layer_sizes=hidden_layer_sizes)
         self.scale = scale
 
     def transform_targets(self, y):

@@ -219,13 +219,12 @@ def _reference(estimator, key):
     """The network ``key`` as the file's heads and trunk build it (its weights
     aside), or None where the trunk is code that is not saved (KerasTrunk)."""
     from ..engine.networks import add_uncertainty_weights, build_network
-    from ..engine.spec import OutputSpec
 
     if getattr(estimator.trunk_, "build_fn", False) is None:
         return None
     heads = estimator.heads_ if key == "model" else \
         [(n, h) for n, h in estimator.heads_ if n == key]
-    outputs = [OutputSpec(n, h.output_units_, h.output_activation_) for n, h in heads]
+    outputs = [h.output_spec(estimator.trunk_) for _, h in heads]
     model = build_network(tuple(estimator.input_shape_), outputs, estimator.trunk_.build,
                           seed=0, input_dtype=estimator._X_dtype)
     if key == "model" and estimator._uncertainty():
