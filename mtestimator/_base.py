@@ -337,7 +337,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                     "verbose": self.verbose, "schedule": prep.schedule}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
-                   "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay}
+                   "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay,
+                   "per_head": getattr(self.trunk_, "per_head", False)}
         outputs = {name: head.output_spec(self.trunk_) for name, head in self.heads_}
         if self._joint:
             spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import keras
 from keras import ops
 
+from .experts import experts_trunk
 from .initializers import initializer, unwrap
 from .spec import OutputSpec, seed_stream
 from .tabular import EnsembleAdapter, MemberMean, TabularFeatures
@@ -22,6 +23,7 @@ __all__ = [
     "WeightedBinaryCrossentropy",
     "build",
     "build_network",
+    "experts",
     "losses",
     "conv1d_trunk",
     "mlp_trunk",
@@ -206,7 +208,14 @@ def tabular_trunk(inputs, *, n_numeric, n_dense, cardinalities, hidden_layer_siz
     return x
 
 
-def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float32"):
+def experts(inputs, heads, *, seeds, **settings):
+    """A mixture-of-experts trunk (see :mod:`.experts`): each head's features."""
+    return experts_trunk(inputs, heads, seeds=seeds, apply=_apply, make_dropout=_dropout,
+                         **settings)
+
+
+def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float32",
+                  per_head=False):
     """A multi-head network: one shared trunk, one named Dense output per head.
 
     Parameters
@@ -217,7 +226,8 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
     trunk : callable
         ``trunk(inputs, seeds)`` returns the shared 2-D feature tensor (see
         :func:`mlp_trunk`); ``seeds`` yields one seed per initializer and
-        dropout layer.
+        dropout layer. With ``per_head``, ``trunk(inputs, seeds, names)``
+        returns each head's features, a dict by head name.
     seed : int or None
         Seeds every initializer and dropout layer; no global RNG is touched.
     input_dtype : str, default="float32"
@@ -236,10 +246,10 @@ def build_network(input_shape, outputs, trunk, *, seed=None, input_dtype="float3
     """
     seeds = seed_stream(seed)
     inputs = keras.Input(tuple(input_shape), name="features", dtype=input_dtype)
-    x = trunk(inputs, seeds)
+    x = trunk(inputs, seeds, [o.name for o in outputs]) if per_head else trunk(inputs, seeds)
     heads = {}
     for spec in outputs:
-        h = _tower(x, spec, seeds)
+        h = _tower(x[spec.name] if per_head else x, spec, seeds)
         heads[spec.name] = _apply(keras.layers.Dense(
             spec.units,
             activation=spec.activation,
@@ -277,7 +287,7 @@ def build(spec, *, variable_rates=False):
         with variable_dropout_rates():
             return build(spec)
     model = build_network(spec.input_shape, spec.outputs, spec.trunk, seed=spec.seed,
-                          input_dtype=spec.input_dtype)
+                          input_dtype=spec.input_dtype, per_head=spec.per_head)
     if spec.uncertainty:
         model = add_uncertainty_weights(model)[0]
     model.name = spec.name

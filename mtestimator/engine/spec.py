@@ -124,6 +124,9 @@ class NetworkSpec:
     weight_decay : float or None, default=None
         The optimizer's decoupled weight decay (Keras's ``weight_decay``);
         None: the optimizer's default.
+    per_head : bool, default=False
+        The trunk gives each head its own features: it is called as
+        ``trunk(inputs, seeds, head_names)`` and returns a dict by name.
     """
 
     input_shape: tuple
@@ -137,6 +140,7 @@ class NetworkSpec:
     name: str = "multitask_network"
     owner: str = ""
     weight_decay: object = None
+    per_head: bool = False
 
     def key(self):
         """What makes two specifications able to share one compiled trainer:

@@ -226,7 +226,8 @@ def _reference(estimator, key):
         [(n, h) for n, h in estimator.heads_ if n == key]
     outputs = [h.output_spec(estimator.trunk_) for _, h in heads]
     model = build_network(tuple(estimator.input_shape_), outputs, estimator.trunk_.build,
-                          seed=0, input_dtype=estimator._X_dtype)
+                          seed=0, input_dtype=estimator._X_dtype,
+                          per_head=getattr(estimator.trunk_, "per_head", False))
     if key == "model" and estimator._uncertainty():
         model = add_uncertainty_weights(model)[0]
     return model
