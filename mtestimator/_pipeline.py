@@ -8,6 +8,7 @@ estimator predicts the heads asked for. ``summary``, ``plot_network`` and
 (:func:`final_estimator`).
 """
 
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,11 +17,13 @@ __all__ = ["final_estimator", "predict_heads", "predict_proba_heads", "through"]
 
 def final_estimator(estimator, what=None):
     """The estimator at the end of ``estimator`` (itself when not a Pipeline);
-    with ``what`` (the caller's name), one of mtestimator's or a TypeError."""
+    with ``what`` (the caller's name), a TypeError for any scikit-learn estimator
+    (or step) that is not one of mtestimator's."""
     final = estimator
     while isinstance(final, Pipeline):
         final = final[-1]
-    if what is not None and not hasattr(final, "predict_head"):
+    if what is not None and not hasattr(final, "predict_head") and \
+            isinstance(final, (BaseEstimator, str)):
         got = type(estimator).__name__
         if final is not estimator:
             step = repr(final) if isinstance(final, str) else type(final).__name__
