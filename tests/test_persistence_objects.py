@@ -96,7 +96,6 @@ def test_pipeline_round_trips_in_a_new_process_and_holds_no_pickle(pipe, saved, 
             np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
 
 
-@pytest.mark.backend  # the networks are saved by the backend that trained them
 def test_loaded_pipeline_predicts_identically_in_process(pipe, saved):
     loaded = mtestimator.load(saved)
     pd.testing.assert_frame_equal(loaded.predict(X), pipe.predict(X))
