@@ -182,6 +182,19 @@ def test_damaged_file_is_a_clear_value_error(saved, tmp_path, change, match):
         mtestimator.load(path)
 
 
+def test_while_loading_an_estimator_is_built_only_from_its_placeholder():
+    from mtestimator.persistence import objects
+    from mtestimator.persistence.spec import Damage
+
+    token = objects._LOADING.set({})
+    try:
+        with pytest.raises(Damage, match="MultiTaskEstimator stands with the state "
+                                         r"\{'epochs': 1\}; expected a placeholder"):
+            MultiTaskEstimator.__new__(MultiTaskEstimator).__setstate__({"epochs": 1})
+    finally:
+        objects._LOADING.reset(token)
+
+
 def test_a_placeholder_read_by_skops_alone_says_to_use_mtestimator_load(saved):
     import skops.io
 

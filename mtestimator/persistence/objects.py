@@ -99,10 +99,15 @@ def _member(estimator, i):
 
 def restore(estimator, state):
     """Whether ``state`` is a placeholder; if so, ``estimator`` becomes the one
-    :func:`load` read from its member."""
-    if not (isinstance(state, dict) and set(state) == {_KEY}):
-        return False
+    :func:`load` read from its member. While :func:`load` runs, any other state
+    is damage: an estimator is never built from state the file gives directly."""
     loaded = _LOADING.get()
+    if not (isinstance(state, dict) and set(state) == {_KEY}):
+        if loaded is not None:
+            raise Damage(f"a {type(estimator).__name__} stands with the state "
+                         f"{short(repr(state), 100)}; expected a placeholder "
+                         f"{{'{_KEY}': member}}")
+        return False
     if loaded is None:
         raise ValueError("This estimator stands in a file written by mtestimator.save; "
                          "read the file with mtestimator.load(path, trusted=...).")
