@@ -161,6 +161,16 @@ def _placeholder_to(member):
     return change
 
 
+def _unfitted_member(meta):
+    """An unfitted estimator's member holding ``meta``, listed in the index."""
+    def change(members):
+        members["mtestimator/0.json"] = json.dumps(meta).encode()
+        members["mtestimator/objects.json"] = json.dumps({
+            "format": "mtestimator-objects", "version": 1,
+            "members": ["mtestimator/0.json", "mtestimator/0.mtest"]}).encode()
+    return change
+
+
 @pytest.mark.parametrize("change, match", [
     (lambda m: m.update({"mtestimator/objects.json": b'{"format": "x"}'}),
      r"damaged or hand-edited: its mtestimator/objects.json is \{'format': 'x'\}"),
@@ -174,8 +184,14 @@ def _placeholder_to(member):
     (_placeholder_to("mtestimator/9.mtest"), "placeholder names the member "
                                              "'mtestimator/9.mtest'; expected one of"),
     (lambda m: m.update({"schema.json": b"{not json"}), "damaged or hand-edited: "),
+    (lambda m: m.update({"mtestimator/objects.json": b"{not json"}),
+     r"its mtestimator/objects.json is b'\{not json'; expected an object"),
+    (_unfitted_member({"class": "JointRegressorClassifier", "params": {"epochs": -1}}),
+     r"mtestimator/0.json: params: The 'epochs' parameter of JointRegressorClassifier must be"),
+    (_unfitted_member({"class": "RegressionHead", "params": {}}),
+     r"mtestimator/0.json: class names RegressionHead, a head; expected an estimator"),
 ], ids=["index", "version", "missing-member", "truncated-member", "placeholder",
-        "schema"])
+        "schema", "index-not-json", "bad-parameters", "not-an-estimator"])
 def test_damaged_file_is_a_clear_value_error(saved, tmp_path, change, match):
     path = _rewrite(saved, tmp_path / "pipe.mtest", change)
     with pytest.raises(ValueError, match=match):

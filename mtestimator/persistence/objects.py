@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import load as load_estimator
 from . import save as save_estimator
 from . import writer
+from .archive import LOCAL_ERRNOS
 from .codec import decode, encode
 from .files import check_target, write_atomically
 from .schema import CODE_PARAMETERS, Checker, named_class
@@ -196,13 +197,16 @@ def _index(where):
     """The file's objects.json (None: a file of one estimator), checked."""
     try:
         with zipfile.ZipFile(where) as zf:
-            if _INDEX not in zf.namelist():
-                return None
             names = zf.namelist()
-            index = json.loads(zf.read(_INDEX)) if zf.getinfo(_INDEX).file_size < 2**20 \
-                else None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return None  # load_estimator says what is wrong with it
+            if _INDEX not in names:
+                return None
+            raw = zf.read(_INDEX) if zf.getinfo(_INDEX).file_size < 2**20 else b"null"
+    except Exception:  # not a zip file, or unreadable: load_estimator says which
+        return None
+    try:
+        index = json.loads(raw)
+    except ValueError:
+        index = raw[:100]
     expected = "an object {'format': 'mtestimator-objects', 'version': 1, 'members': [...]}"
     if not (isinstance(index, dict) and index.get("format") == _FORMAT):
         raise ValueError(f"{where!r} {_DAMAGED}: its {_INDEX} is "
@@ -246,8 +250,17 @@ def _read_members(where, members):
                 loaded[member] = _load_params(zf.read(member), where, member)
                 continue
             path = os.path.join(tmp, f"{i}.mtest")
-            with zf.open(member) as src, open(path, "wb") as dst:
-                shutil.copyfileobj(src, dst, 2**20)
+            try:
+                with zf.open(member) as src, open(path, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 2**20)
+            except OSError as exc:
+                if exc.errno in LOCAL_ERRNOS:  # the temporary folder's, not the file's
+                    raise
+                raise ValueError(f"{where!r} {_DAMAGED}: its member {member} cannot be "
+                                 f"read ({exc}).") from None
+            except Exception as exc:  # BadZipFile (CRC), EOFError, zlib.error
+                raise ValueError(f"{where!r} {_DAMAGED}: its member {member} cannot be "
+                                 f"read ({type(exc).__name__}: {exc}).") from None
             try:
                 loaded[member] = load_estimator(path)
             except ValueError as exc:
@@ -258,10 +271,9 @@ def _read_members(where, members):
     return loaded
 
 
-def _untrusted(where, trusted):
-    import skops.io
-
-    found = skops.io.get_untrusted_types(file=where)
+def _trusted(where, found, trusted):
+    """The type names skops may build: those ``trusted`` names and ours; a
+    TypeError listing the ``found`` ones that are neither."""
     given = {t if isinstance(t, str) else f"{t.__module__}.{t.__qualname__}"
              for t in trusted}
     refused = [t for t in found if t not in given and t not in _type_names()]
@@ -301,7 +313,7 @@ def load(path, trusted=None):
         When the file cannot be read.
     """
     where = os.fspath(path)
-    if trusted is not None and (isinstance(trusted, (str, bool)) or not all(
+    if trusted is not None and not (isinstance(trusted, (list, tuple, set)) and all(
             isinstance(t, (str, type)) for t in trusted)):
         raise TypeError(f"trusted must be a list of type names (str) or types; got "
                         f"{short(repr(trusted), 100)}. The names are those a refused "
@@ -312,12 +324,11 @@ def load(path, trusted=None):
     import skops.io
 
     try:
-        names = _untrusted(where, trusted or [])
-    except TypeError:
-        raise
+        found = skops.io.get_untrusted_types(file=where)
     except Exception as exc:
         raise ValueError(f"{where!r} {_DAMAGED}: {short(f'{type(exc).__name__}: {exc}', 300)}"
                          ) from None
+    names = _trusted(where, found, trusted or [])
     token = _LOADING.set(_read_members(where, members))
     try:
         return skops.io.load(where, trusted=names)
