@@ -20,7 +20,8 @@ that the file is damaged or hand-edited. A good file that cannot be read
 because the temporary folder is full or not writable is an ``OSError``
 saying so.
 
-Saving is atomic (:mod:`.files`). Pickling (``pickle``/``joblib``) also
+Saving is atomic (:mod:`.files`). A Pipeline or meta-estimator holding
+estimators: ``mtestimator.save``/``mtestimator.load`` (:mod:`.objects`). Pickling (``pickle``/``joblib``) also
 works, but unpickling runs code chosen by whoever wrote the file: never
 unpickle a file you do not trust; ``load`` is the safe path.
 """
