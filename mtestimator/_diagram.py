@@ -14,6 +14,7 @@ import shutil
 
 from sklearn.utils.validation import check_is_fitted
 
+from ._pipeline import final_estimator
 from .engine import imports
 
 __all__ = ["plot_network", "visual_block"]
@@ -62,7 +63,7 @@ def plot_network(est, to_file="network.png", **kwargs):
 
     Parameters
     ----------
-    est : fitted estimator with a ``model_``
+    est : fitted estimator with a ``model_``, or a Pipeline ending with one
     to_file : str or path-like, default="network.png"
         The file's extension is the format (``.png``, ``.svg``, ``.pdf``, ...).
     **kwargs
@@ -83,6 +84,7 @@ def plot_network(est, to_file="network.png", **kwargs):
     sklearn.exceptions.NotFittedError
         When ``est`` is not fitted.
     """
+    est = final_estimator(est, "plot_network")
     if getattr(est, "model_", None) is None and getattr(est, "estimators_", None):
         raise TypeError(
             f"{type(est).__name__} trains one network per head, so there is no single "

@@ -275,6 +275,11 @@ class FittedNetworks:
     def __getstate__(self):
         # The network travels as architecture + weights: no compiled losses,
         # optimizer objects or callbacks (which hold a model of their own).
+        from .persistence.objects import placeholder
+
+        stored = placeholder(self)  # mtestimator.save: the estimator's own file
+        if stored is not None:
+            return stored
         state = dict(super().__getstate__())
         state.pop("_dense_layers", None)
         model = state.get("model_")
@@ -288,6 +293,10 @@ class FittedNetworks:
         return state
 
     def __setstate__(self, state):
+        from .persistence.objects import restore
+
+        if restore(self, state):  # mtestimator.load: the estimator read from its file
+            return
         network = state.pop("_network", None)
         super().__setstate__(state)
         if network is not None:

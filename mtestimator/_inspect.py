@@ -10,6 +10,8 @@ import math
 
 from sklearn.utils.validation import check_is_fitted
 
+from ._pipeline import final_estimator
+
 __all__ = ["summary"]
 
 _ALL_OF_Y = "all of y"
@@ -320,9 +322,10 @@ def summary(est, print_fn=print):
 
     Parameters
     ----------
-    est : fitted estimator
-        A :class:`~mtestimator.MultiTaskEstimator`, a preset, or an
-        estimator with ``estimators_`` (one network per head).
+    est : fitted estimator or Pipeline
+        A :class:`~mtestimator.MultiTaskEstimator`, a preset, an
+        estimator with ``estimators_`` (one network per head), or a
+        Pipeline ending with one of them.
     print_fn : callable or None, default=print
         Called once with the table's text; ``None`` returns the text.
 
@@ -335,7 +338,11 @@ def summary(est, print_fn=print):
     ------
     sklearn.exceptions.NotFittedError
         When ``est`` is not fitted.
+    TypeError
+        When ``est`` is neither one of mtestimator's estimators nor a
+        Pipeline ending with one.
     """
+    est = final_estimator(est, "summary")
     if getattr(est, "model_", None) is None and getattr(est, "estimators_", None):
         text = _summary_separate(est)
     else:

@@ -8,10 +8,10 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import check_matplotlib_support, validate_style_kwargs
+from ._pipeline import final_estimator
 
 __all__ = ["HistoryDisplay"]
 
@@ -304,8 +304,7 @@ class HistoryDisplay:
         >>> plt.close(disp.figure_)
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        while isinstance(estimator, Pipeline):
-            estimator = estimator[-1]
+        estimator = final_estimator(estimator)
         check_is_fitted(estimator)
         history = getattr(estimator, "history_", None)
         if not isinstance(history, Mapping):

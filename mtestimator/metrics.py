@@ -15,6 +15,7 @@ from sklearn.metrics import (
 )
 
 from ._compat import BaseScorer
+from ._pipeline import final_estimator, through
 from .heads import _natural
 
 __all__ = [
@@ -81,7 +82,7 @@ def per_label_scorer(estimator, X, y):
     >>> sorted(k for k in cv if k.startswith("test_"))
     ['test_f1_0', 'test_f1_1', 'test_precision_0', 'test_precision_1', 'test_recall_0', 'test_recall_1']
     """
-    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    final = final_estimator(estimator)
     (y,) = final._natural_targets(y, final.heads_).values()
     report = per_label_report(y, estimator.predict(X), labels=final.classes_)
     return {f"{metric}_{label}": float(report.loc[label, metric])
@@ -104,11 +105,10 @@ class _HeadScorer(BaseScorer):
         return super().__repr__()[:-1] + f", head={self._head!r})"
 
     def _score(self, method_caller, estimator, X, y_true, **kwargs):
-        final = estimator[-1] if hasattr(estimator, "steps") else estimator
+        final, Xt = through(estimator, X, "a head scorer")
         head = self._head
         fitted = final._head(head)
         y_true = final._natural_targets(y_true, final.heads_)[head]
-        Xt = estimator[:-1].transform(X) if final is not estimator else X
         if self._response_method == "predict_proba":
             y_pred = final._predict_head_proba(Xt, head)
             if fitted.kind == "classifier" and y_pred.shape[1] == 2:

@@ -351,7 +351,7 @@ def test_keras_trunk_on_text():
 
 def test_import_loads_neither_tensorflow_nor_scikeras():
     code = ("import sys, mtestimator; "
-            "print(sorted(m for m in ('tensorflow', 'scikeras', 'keras', 'jax') "
+            "print(sorted(m for m in ('tensorflow', 'scikeras', 'keras', 'jax', 'skops') "
             "if m in sys.modules))")
     for backend in ("jax", "tensorflow"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -20,7 +20,8 @@ that the file is damaged or hand-edited. A good file that cannot be read
 because the temporary folder is full or not writable is an ``OSError``
 saying so.
 
-Saving is atomic (:mod:`.files`). Pickling (``pickle``/``joblib``) also
+Saving is atomic (:mod:`.files`). A Pipeline or meta-estimator holding
+estimators: ``mtestimator.save``/``mtestimator.load`` (:mod:`.objects`). Pickling (``pickle``/``joblib``) also
 works, but unpickling runs code chosen by whoever wrote the file: never
 unpickle a file you do not trust; ``load`` is the safe path.
 """
@@ -38,7 +39,7 @@ from .schema import CODE_PARAMETERS, Checker, known, named_class, network_keys
 from .spec import REGISTRY, Damage, bad, declared, is_int, register, short
 from ..engine import imports
 
-__all__ = ["load", "register", "save"]
+__all__ = ["load", "register", "save", "writer"]
 
 _FORMAT = "mtestimator"
 _VERSION = 4
@@ -50,11 +51,20 @@ _DAMAGED = "is damaged or hand-edited"
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` atomically (see the module docstring)."""
-    keras = imports.keras()
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
     target, folder = check_target(path)
+    write_atomically(target, folder, writer(estimator))
+
+
+def writer(estimator):
+    """``write(binary file)``: writes the archive of a fitted ``estimator`` (the
+    checks done, the networks copied, now)."""
+    keras = imports.keras()
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "model_")
     changed = parts_changed(estimator)
     if changed:
         raise ValueError(f"Cannot save {type(estimator).__name__}: {changed} since it was "
@@ -91,8 +101,7 @@ def save(estimator, path):
         config.pop("compile_config", None)
         networks[key] = keras.saving.deserialize_keras_object(config)
         networks[key].set_weights(model.get_weights())
-    write_atomically(target, folder,
-                     lambda raw: archive.write(raw, meta, networks, optimizers))
+    return lambda raw: archive.write(raw, meta, networks, optimizers)
 
 
 def parts_changed(estimator):
