@@ -14,7 +14,7 @@ from .._compat import Interval
 
 from ..persistence.spec import ConditionHead, HeadName, Integer, Text
 
-__all__ = ["BaseHead"]
+__all__ = ["BaseHead", "f1_thresholds"]
 
 _THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -81,6 +81,22 @@ def _missing_mask(values):
         return np.vectorize(_is_missing, otypes=[bool])(values) if values.size else \
             np.zeros(values.shape, bool)
     return np.zeros(values.shape, bool)
+
+
+def f1_thresholds(y_true, proba):
+    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5);
+    missing labels (NaN) are left out."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    present = ~np.isnan(y_true)[:, :, None]
+    y_true = np.nan_to_num(y_true).astype(bool)
+    order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
+    grid = _THRESHOLD_GRID[order]
+    pred = proba[:, :, None] > grid[None, None, :]
+    tp = np.sum(pred & y_true[:, :, None] & present, axis=0)
+    fp = np.sum(pred & ~y_true[:, :, None] & present, axis=0)
+    fn = np.sum(~pred & y_true[:, :, None] & present, axis=0)
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return grid[np.argmax(f1, axis=1)]
 
 
 class BaseHead(BaseEstimator):
