@@ -337,7 +337,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
                    "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay}
         outputs = {name: OutputSpec(name, head.output_units_, head.output_activation_,
-                                    head.build_loss()) for name, head in self.heads_}
+                                    head.build_loss(), getattr(head, "history_metric", None))
+                   for name, head in self.heads_}
         if self._joint:
             spec = NetworkSpec(outputs=tuple(outputs.values()), uncertainty=self._uncertainty(),
                                seed=seed, **network)
@@ -379,6 +380,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                 history[f"{name}_loss"] = result.history["loss"]
                 if result.history.get("val_loss"):
                     history[f"val_{name}_loss"] = result.history["val_loss"]
+                history.update({k: v for k, v in result.history.items()  # its metric
+                                if k.startswith((f"{name}_", f"val_{name}_"))
+                                and not k.endswith("_loss")})
         self._optimizer_state = {**getattr(self, "_optimizer_state", {}), **{
             k: t.optimizer_state for k, t in trained.items()}}
         if warm:

@@ -73,15 +73,18 @@ def _loss_key(loss):
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One head of a network: its name, its Dense output layer and its loss.
+    """One head of a network: its name, its Dense output layer, its loss and metric.
 
-    ``loss`` is a Keras loss name or a ``keras.losses.Loss`` instance.
+    ``loss`` is a Keras loss name or a ``keras.losses.Loss`` instance;
+    ``metric`` the kind of metric in the history (``"accuracy"``,
+    ``"binary_accuracy"``, ``"r2"``: see :mod:`~mtestimator.engine.metrics`) or None.
     """
 
     name: str
     units: int
     activation: str
     loss: object = None
+    metric: object = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,7 +135,7 @@ class NetworkSpec:
         learning rate, loss weights or dropout rates, are in no spec)."""
         return (self.owner, self.name, self.trunk_key, tuple(self.input_shape),
                 self.input_dtype, self.optimizer, self.weight_decay, bool(self.uncertainty),
-                tuple((o.name, o.units, o.activation, _loss_key(o.loss))
+                tuple((o.name, o.units, o.activation, _loss_key(o.loss), o.metric)
                       for o in self.outputs))
 
 

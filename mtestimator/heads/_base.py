@@ -144,6 +144,10 @@ class BaseHead(BaseEstimator):
 
     #: The head's default metric, greater is better.
     metric = staticmethod(accuracy_score)
+    #: The metric the network reports while it trains, in ``history_`` and the
+    #: progress output as ``<name>_<history_metric>`` (mtestimator.engine.metrics);
+    #: None: none.
+    history_metric = None
     #: "classifier", "regressor" or "multilabel": the estimator type of a
     #: single-head estimator.
     kind = None

@@ -89,6 +89,7 @@ class ClassificationHead(BaseHead):
                               "threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
                                             StrOptions({"auto"}), None]}
     metric = staticmethod(accuracy_score)
+    history_metric = "accuracy"
     kind = "classifier"
 
     def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,

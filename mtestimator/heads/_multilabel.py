@@ -105,6 +105,7 @@ class MultiLabelHead(BaseHead):
         "calibration": [StrOptions({"temperature"}), None],
     }
     metric = staticmethod(accuracy_score)
+    history_metric = "binary_accuracy"  # per label: 1 - Hamming loss
     kind = "multilabel"
 
     def __init__(self, columns=None, *, threshold=0.5, class_weight=None, when=None,
