@@ -50,7 +50,6 @@ import numpy as np
 from jax import lax
 
 from ._compat import jit_cache_size
-from .metrics import sums_function
 from .trainer import BaseTrainer, schedule_factor
 from .trainer import batch_capacity as _batch_capacity
 from .trainer import rows_bucket as _rows_bucket
@@ -218,7 +217,8 @@ class Trainer(BaseTrainer):
     def __init__(self, model, losses, optimizer, metrics=()):
         super().__init__(model, losses, optimizer, metrics)
         self._set_loss_weights(np.ones(len(self.names), np.float32))
-        loss = _loss_function(model, self.losses, self.names, sums_function(self.metrics))
+        # self._metric_sums closes over the metrics, never the trainer
+        loss = _loss_function(model, self.losses, self.names, self._metric_sums)
         lr_index = next(i for i, v in enumerate(optimizer.variables)
                         if v is optimizer.learning_rate)
         self._run = _train_function(loss, optimizer, self._width(), 1 + len(self.names),
