@@ -51,13 +51,13 @@ def step_sums(kind, y, pred, w):
         else:
             right = ops.equal(ops.argmax(pred, axis=-1),
                               ops.cast(ops.reshape(y, (-1,)), "int32"))[:, None]
-        return ops.sum(ops.where(right & (w > 0), w, 0.0), axis=0)
-    present = _present(y) & (w > 0)
+        return ops.sum(w * ops.cast(right, w.dtype), axis=0)
+    present = _present(y)  # a missing label or output (NaN) counts nowhere
     if kind == "binary_accuracy":
-        right = ops.equal(pred > 0.5, ops.cast(y, pred.dtype) > 0.5)
-        return ops.reshape(ops.sum(ops.where(right & present, w, 0.0)), (1,))
+        right = ops.equal(pred > 0.5, ops.cast(y, pred.dtype) > 0.5) & present
+        return ops.reshape(ops.sum(w * ops.cast(right, w.dtype)), (1,))
     error = ops.where(present, ops.cast(y, pred.dtype) - pred, 0.0)
-    return ops.sum(ops.where(present, w * ops.square(error), 0.0), axis=0)
+    return ops.sum(w * ops.square(error), axis=0)
 
 
 def sums_function(metrics):
