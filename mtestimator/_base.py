@@ -382,6 +382,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                 history[f"{name}_loss"] = result.history["loss"]
                 if result.history.get("val_loss"):
                     history[f"val_{name}_loss"] = result.history["val_loss"]
+                history.update({k: v for k, v in result.history.items()  # its metric
+                                if k.startswith((f"{name}_", f"val_{name}_"))
+                                and not k.endswith("_loss")})
         self._optimizer_state = {**getattr(self, "_optimizer_state", {}), **{
             k: t.optimizer_state for k, t in trained.items()}}
         if warm:

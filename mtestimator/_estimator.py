@@ -110,8 +110,9 @@ class MultiTaskEstimator(BaseMultiTask):
     model_ : keras.Model
         The trained network; one output per head, named as the head.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``<head>_loss`` (and ``val_*`` with early
-        stopping).
+        Per-epoch ``loss``, ``<head>_loss``, each head's metric
+        (``<head>_accuracy``, ``<head>_binary_accuracy``, ``<head>_r2``: see
+        :mod:`mtestimator.engine.metrics`), and ``val_*`` with early stopping.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

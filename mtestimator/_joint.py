@@ -92,8 +92,9 @@ class JointRegressorClassifier(BasePreset):
     model_ : keras.Model
         The trained network; outputs ``"regression"`` and ``"classification"``.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``regression_loss``, ``classification_loss``
-        (and ``val_*`` with early stopping).
+        Per-epoch ``loss``, ``regression_loss``, ``classification_loss``, the
+        heads' metrics ``regression_r2`` and ``classification_accuracy`` (and
+        ``val_*`` with early stopping).
     n_iter_ : int
     n_features_in_ : int
         Columns of X (timesteps for sequence trunks).

@@ -93,7 +93,8 @@ class MultiLabelMLPClassifier(BasePreset):
     model_ : keras.Model
         The trained network.
     history_ : dict of list of float
-        Per-epoch ``loss`` (and ``val_loss`` with early stopping).
+        Per-epoch ``loss``, ``labels_loss`` and ``labels_binary_accuracy``
+        (the share of labels right), and ``val_*`` with early stopping.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

@@ -117,8 +117,9 @@ class SeparateNetworks(MultiTaskEstimator):
     classes_ : ndarray
         With a single classification or multi-label head: its classes.
     history_ : dict of list of float
-        Per-epoch ``<head>_loss`` (and ``val_<head>_loss`` with early
-        stopping) of each head's network. There is no total ``loss``: no
+        Per-epoch ``<head>_loss`` and the head's metric (``<head>_accuracy``,
+        ``<head>_binary_accuracy`` or ``<head>_r2``; and ``val_<head>_...`` with
+        early stopping) of each head's network. There is no total ``loss``: no
         loss is shared. With early stopping the heads' lists may differ in
         length.
     n_iter_ : int
@@ -168,7 +169,7 @@ class SeparateNetworks(MultiTaskEstimator):
     ...  for name, trainer in est.estimators_]
     [('size', True, False), ('kind', False, True)]
     >>> sorted(est.history_), est.n_iter_
-    (['kind_loss', 'size_loss'], 3)
+    (['kind_accuracy', 'kind_loss', 'size_loss', 'size_r2'], 3)
     """
 
     _joint = False  # one network per head, by the fit sequence of _base

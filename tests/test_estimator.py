@@ -56,7 +56,8 @@ def test_three_heads_dataframe_in_dataframe_out(fitted):
     probas = fitted.predict_proba(X)
     assert [p.shape for p in probas] == [(N, 3), (N, 3)]
     np.testing.assert_allclose(probas[0].sum(axis=1), 1, rtol=1e-6)
-    assert set(fitted.history_) == {"loss", "size_loss", "species_loss", "tags_loss"}
+    assert set(fitted.history_) == {"loss", "size_loss", "species_loss", "tags_loss",
+                                    "size_r2", "species_accuracy", "tags_binary_accuracy"}
     assert fitted.model_.get_layer("size").units == 2
     assert fitted.model_.get_layer("species").units == 3
     # every head learned something

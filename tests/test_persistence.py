@@ -580,6 +580,13 @@ LOAD_CASES = [
     ("three-threshold-nan", "three", json_edit(values("heads", 2, 2, "threshold_",
                                                       [0.5, NAN, 0.5])),
      r"heads\[2\]\[2\]\.threshold_\[1\] is the number nan; expected a finite number in"),
+    ("joint-class-threshold-above-one", "joint", json_edit(values("heads", 1, 2,
+                                                                  "threshold_", [1.5])),
+     r"heads\[1\]\[2\]\.threshold_\[0\] is the number 1\.5; expected a finite number in "
+     r"\[0, 1\] \(a probability threshold\)"),
+    ("three-multiclass-threshold", "three", json_edit(setitem("heads", 1, 2, "threshold_",
+                                                              array([0.5], "<f8"))),
+     r"heads\[1\]\[2\]\.threshold_ has 1 values; expected output_units_ \(3\)"),
     ("sep-threshold-inf", "sep", json_edit(values("heads", 2, 2, "threshold_", [INF] * 3)),
      r"heads\[2\]\[2\]\.threshold_\[0\] is the number inf; expected a finite number in"),
     ("ml-threshold-copy-differs", "ml", json_edit(values("fitted", "threshold_",
@@ -745,6 +752,12 @@ LOAD_CASES = [
     ("sep-history-lacks-head", "sep", json_edit(per_head_history(
         {"size_loss": [1.0, 0.5], "species_loss": [1.0, 0.5]})),
      r"fitted\.history_ has the keys \['size_loss', 'species_loss'\]; expected"),
+    ("sep-history-metric-of-another-head", "sep", json_edit(per_head_history(
+        {"size_loss": [1.0, 0.5], "species_loss": [1.0, 0.5], "tags_loss": [1.0, 0.5],
+         "size_accuracy": [0.5, 0.6]})),
+     r"fitted\.history_ has the keys \[.*'size_accuracy'.*\]; expected .* "
+     r"'\[val_\]<head>_<metric>' for the metrics \['size_r2', 'species_accuracy', "
+     r"'tags_binary_accuracy'\]"),
     ("ml-n-iter", "ml", json_edit(setitem("fitted", "n_iter_", 5)),
      r"fitted\.n_iter_ is the integer 5; expected the epochs of history_ \(2\)"),
     # the networks: the layers the heads and trunk build
@@ -1006,6 +1019,30 @@ def test_partial_fit_after_load_continues_exactly_on_each_backend(tmp_path):
                            random_state=0).fit(X, X[:, 0])
     est.save(tmp_path / "sep.mtest")
     _continues_alike(est, mtestimator.load(tmp_path / "sep.mtest"), X[:, 0])
+
+
+@pytest.mark.parametrize("name", ["joint", "sep"])
+def test_files_without_metrics_or_thresholds_load(name, files, fitted, separate, tmp_path):
+    """Files written before the heads' metrics were in the history (and before a
+    ClassificationHead had threshold_) load and predict alike."""
+    path, meta, model = files[name]
+    meta = copy.deepcopy(meta)
+    history = meta["fitted"]["history_"]
+    assert any(k.endswith(("_r2", "_accuracy")) for k in history)
+    meta["fitted"]["history_"] = {k: v for k, v in history.items() if k.endswith("_loss")}
+    for _, spec, state in meta["heads"]:
+        if spec["__estimator__"] == "ClassificationHead":
+            del state["threshold_"]
+    old = tmp_path / f"{name}-before-metrics.mtest"
+    write_archive(old, meta, model, other_members(path))
+    again = mtestimator.load(old)
+    assert sorted(again.history_) == sorted(meta["fitted"]["history_"])
+    est = {**fitted, **separate}[name]
+    expected = est.predict(X)
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(again.predict(X), expected)
+    else:
+        np.testing.assert_array_equal(again.predict(X), expected)
 
 
 def test_format_3_file_loads_without_optimizer_state(good, fitted, tmp_path):

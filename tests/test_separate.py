@@ -118,7 +118,8 @@ def test_fitted_attributes(fitted):
     assert [n for n, _ in fitted.heads_] == ["size", "species", "tags"]
     assert fitted.heads_[1][1].classes_.tolist() == ["ant", "bee", "cat"]
     assert isinstance(fitted.trunk_, MLPTrunk) and fitted.trunk_ is not FAST["trunk"]
-    assert set(fitted.history_) == {"size_loss", "species_loss", "tags_loss"}
+    assert set(fitted.history_) == {"size_loss", "species_loss", "tags_loss",
+                                    "size_r2", "species_accuracy", "tags_binary_accuracy"}
     assert "loss" not in fitted.history_
     assert all(len(v) == 4 for v in fitted.history_.values()) and fitted.n_iter_ == 4
     assert fitted.n_features_in_ == 5 and fitted.input_shape_ == (5,)

@@ -14,6 +14,7 @@ beside it), fed a :class:`~mtestimator.engine.spec.NetworkSpec` and
 - ``backend_tensorflow``, ``backend_jax``: one compiled trainer per backend;
 - ``cache``: the trainer cache, bounded by memory (no Keras);
 - ``forward``: NumPy inference of Dense networks;
+- ``metrics``: each head's metric in the history (sums in the step, one value per epoch);
 - ``progress``: ``verbose=1`` and ``verbose=2`` output;
 - ``threads``: TensorFlow and XLA threads in joblib workers (no Keras).
 

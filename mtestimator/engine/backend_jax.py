@@ -122,10 +122,11 @@ def _enable_persistent_cache():
                           _CACHE_MIN_COMPILE_SECS)
 
 
-def _loss_function(model, losses, names):
+def _loss_function(model, losses, names, metric_sums):
     """``loss(tv, ntv, x, y, w, mask, loss_weights, training)`` ->
-    ``(total, ([total, head...], ntv))``: each head's loss is the mean over
-    the rows where ``mask`` is 1, weighted by ``w``."""
+    ``(total, ([total, head..., metric sums...], ntv))``: each head's loss is the
+    mean over the rows where ``mask`` is 1, weighted by ``w``; ``metric_sums(y,
+    pred, w, mask)`` the heads' metric sums (:func:`~.metrics.sums_function`)."""
 
     penalised = bool(model.losses)  # weight penalties (TabularTrunk's alpha)
 
@@ -145,17 +146,18 @@ def _loss_function(model, losses, names):
         total = jnp.sum(loss_weights * per_head)
         for penalty in penalties:
             total = total + penalty
-        return total, (jnp.concatenate([total[None], per_head]), ntv)
+        return total, (jnp.concatenate([total[None], per_head,
+                                        metric_sums(y, pred, w, mask)]), ntv)
 
     return loss
 
 
-def _train_function(loss, optimizer, n_values, lr_index):
+def _train_function(loss, optimizer, n_values, n_losses, lr_index):
     """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
     the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
     (at most ``capacity``, the static batch shape). Returns the new state and
     a ``(_MAX_EPOCHS, n_values)`` history whose first ``n_epochs`` rows are
-    each epoch's mean losses."""
+    each epoch's mean losses (the first ``n_losses`` values), then its metric sums."""
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
@@ -184,10 +186,13 @@ def _train_function(loss, optimizer, n_values, lr_index):
                 (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, loss_weights,
                                                     True)
                 tv, ov = optimizer.stateless_apply(ov, grads, tv)
-                return (tv, ntv, ov), sums + values * jnp.sum(mask)
+                # losses: batch means times rows; metric sums as they are
+                return (tv, ntv, ov), sums + jnp.concatenate(
+                    [values[:n_losses] * jnp.sum(mask), values[n_losses:]])
 
             state, sums = lax.fori_loop(0, steps, step, (state, jnp.zeros(n_values)))
-            return state, history.at[e].set(sums / n)
+            return state, history.at[e].set(
+                jnp.concatenate([sums[:n_losses] / n, sums[n_losses:]]))
 
         history = jnp.zeros((_MAX_EPOCHS, n_values))
         state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
@@ -209,13 +214,15 @@ def _eval_function(loss):
 class Trainer(BaseTrainer):
     """A network plus its compiled multi-epoch training function."""
 
-    def __init__(self, model, losses, optimizer):
-        super().__init__(model, losses, optimizer)
+    def __init__(self, model, losses, optimizer, metrics=()):
+        super().__init__(model, losses, optimizer, metrics)
         self._set_loss_weights(np.ones(len(self.names), np.float32))
-        loss = _loss_function(model, self.losses, self.names)
+        # self._metric_sums closes over the metrics, never the trainer
+        loss = _loss_function(model, self.losses, self.names, self._metric_sums)
         lr_index = next(i for i, v in enumerate(optimizer.variables)
                         if v is optimizer.learning_rate)
-        self._run = _train_function(loss, optimizer, 1 + len(self.names), lr_index)
+        self._run = _train_function(loss, optimizer, self._width(), 1 + len(self.names),
+                                    lr_index)
         self._eval = _eval_function(loss)
 
     def compilations(self):
@@ -244,7 +251,7 @@ class Trainer(BaseTrainer):
         static = {} if kind is None else {"schedule": kind}
         schedule_values = np.array([total, getattr(self, "base_learning_rate", 0.0)],
                                    np.float32)
-        history = [np.zeros((0, 1 + len(self.names)), np.float32)]
+        history = [np.zeros((0, self._width()), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             *state, values = self._run(

@@ -124,8 +124,8 @@ class Trainer(BaseTrainer):
     #: process, whether the trainer lives or not.
     frees_compiled_code = False
 
-    def __init__(self, model, losses, optimizer):
-        super().__init__(model, losses, optimizer)
+    def __init__(self, model, losses, optimizer, metrics=()):
+        super().__init__(model, losses, optimizer, metrics)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
         self._schedule_values = tf.Variable([1.0, 0.0], trainable=False)  # epochs, rate
         self._xla = xla_wanted() and not _random_layers(model)
@@ -166,7 +166,7 @@ class Trainer(BaseTrainer):
         static = {"capacity": capacity, "schedule": kind}
         if kind is not None:  # values, not constants: no new trace per rate or epochs
             self._schedule_values.assign([float(total), self.base_learning_rate])
-        history = [np.zeros((0, 1 + len(self.names)), np.float32)]
+        history = [np.zeros((0, self._width()), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             args = (*data, tf.constant(first_epoch + start, tf.int32),
@@ -204,8 +204,8 @@ class Trainer(BaseTrainer):
         return concrete
 
     def _losses(self, x, y, w, mask, training):
-        """``[total, head...]``: each head's loss, the mean over the rows where
-        ``mask`` is 1 of its per-row loss times ``w``."""
+        """``[total, head..., metric sums...]``: each head's loss, the mean over the
+        rows where ``mask`` is 1 of its per-row loss times ``w``; the metrics' sums."""
         pred = self.model(x, training=training)
         count = tf.maximum(tf.reduce_sum(mask), 1.0)
         per_head = tf.stack([
@@ -214,7 +214,10 @@ class Trainer(BaseTrainer):
         total = tf.reduce_sum(self._loss_weights * per_head)
         if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
             total = total + tf.add_n(self.model.losses)
-        return tf.concat([[total], per_head], axis=0)
+        # the metrics off the gradient: without it the gradient graph differs (an
+        # LSTM network's weights by a few ulps)
+        metrics = self._metric_sums(y, tf.nest.map_structure(tf.stop_gradient, pred), w, mask)
+        return tf.concat([[total], per_head, metrics], axis=0)
 
     def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
                     schedule=None):
@@ -224,7 +227,8 @@ class Trainer(BaseTrainer):
         size = tf.shape(X)[0]
         steps = (n + batch_size - 1) // batch_size
         lanes = tf.range(capacity)
-        n_values = len(self.names) + 1
+        n_losses = len(self.names) + 1
+        n_values = self._width()
         variables = self.model.trainable_variables
 
         def epoch(e, history):
@@ -247,11 +251,14 @@ class Trainer(BaseTrainer):
                     total = losses[0]
                 grads = tape.gradient(total, variables)
                 self.optimizer.apply(grads, variables)
-                return s + 1, sums + losses * tf.reduce_sum(mask)
+                # losses: batch means times rows; metric sums as they are
+                return s + 1, sums + tf.concat([losses[:n_losses] * tf.reduce_sum(mask),
+                                                losses[n_losses:]], axis=0)
 
             _, sums = tf.while_loop(lambda s, _: s < steps, step,
                                     (tf.constant(0), tf.zeros([n_values])))
-            row = tf.reshape(sums / tf.cast(n, tf.float32), [1, n_values])
+            row = tf.reshape(tf.concat([sums[:n_losses] / tf.cast(n, tf.float32),
+                                        sums[n_losses:]], axis=0), [1, n_values])
             return e + 1, tf.tensor_scatter_nd_update(history, [[e]], row)
 
         _, history = tf.while_loop(lambda e, _: e < n_epochs, epoch,

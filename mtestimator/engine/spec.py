@@ -73,19 +73,22 @@ def _loss_key(loss):
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One head of a network: its name, its Dense output layer and its loss.
+    """One head of a network: its name, its Dense output layer, its loss and metric.
 
     ``loss`` is a Keras loss name or a ``keras.losses.Loss`` instance.
     ``hidden`` are the sizes of the head's own Dense layers between the
     trunk and the output (its tower; empty: none), built with ``tower``'s
     settings, ``(name, value)`` pairs: ``activation``, ``dropout``,
     ``alpha`` (L2 penalty) and ``kernel_initializer``.
+    ``metric`` is the kind of metric in the history (``"accuracy"``,
+    ``"binary_accuracy"``, ``"r2"``: see :mod:`~mtestimator.engine.metrics`) or None.
     """
 
     name: str
     units: int
     activation: str
     loss: object = None
+    metric: object = None
     hidden: tuple = ()
     tower: tuple = ()
 
@@ -93,7 +96,8 @@ class OutputSpec:
         """What makes two outputs the same layers for a compiled trainer (a
         dropout rate is a value the trainer sets; having dropout is not)."""
         tower = tuple((k, bool(v) if k == "dropout" else v) for k, v in self.tower)
-        return (self.name, self.units, self.activation, _loss_key(self.loss), self.hidden, tower)
+        return (self.name, self.units, self.activation, _loss_key(self.loss), self.metric,
+                self.hidden, tower)
 
 
 @dataclass(frozen=True, eq=False)

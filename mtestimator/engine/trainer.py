@@ -17,8 +17,9 @@ its starting state: the weights, the optimizer and dropout seeds are saved
 before it).
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
-``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses),
-``_evaluate`` (losses on a validation set), ``_zeros_like`` and
+``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses, then
+the heads' metric sums: :func:`~.metrics.sums_function`),
+``_evaluate`` (the same on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values
 of the compiled function, not constants of it.
@@ -32,6 +33,7 @@ import keras
 import numpy as np
 
 from ._compat import LossFunctionWrapper
+from .metrics import data_totals, metric_logs, n_sums, sums_function
 from .networks import set_dropout_rates, transferable_variables
 from .optimizers import load_optimizer_state
 from .progress import make_progress
@@ -162,8 +164,11 @@ class BaseTrainer:
     #: Whether dropping the trainer frees its compiled code (see ``cache.py``).
     frees_compiled_code = True
 
-    def __init__(self, model, losses, optimizer):
+    def __init__(self, model, losses, optimizer, metrics=()):
         self.model = model
+        #: ``[(head, metric kind, units), ...]``: the metrics in the history (metrics.py)
+        self.metrics = list(metrics)
+        self._metric_sums = sums_function(self.metrics)  # (y, pred, w, mask) -> sums
         self.names = list(losses)
         self.losses = {n: LossFunctionWrapper(keras.losses.get(l)) if isinstance(l, str) else l
                        for n, l in losses.items()}
@@ -209,9 +214,19 @@ class BaseTrainer:
         """Hook: the loss weights changed (``values`` in the order of ``names``).
         A backend that passes ``self.loss_weights`` at each call needs nothing."""
 
-    def _logs(self, values, prefix=""):
-        return {f"{prefix}loss": float(values[0]),
+    def _logs(self, values, prefix="", totals=None):
+        logs = {f"{prefix}loss": float(values[0]),
                 **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
+        if self.metrics:  # the sums after the losses, over the data set's totals
+            logs.update(metric_logs(self.metrics, values[1 + len(self.names):], totals, prefix))
+        return logs
+
+    def _width(self):
+        """The values of an epoch: the total and each head's loss, the metric sums."""
+        return 1 + len(self.names) + sum(n_sums(kind, units) for _, kind, units in self.metrics)
+
+    def _totals(self, Y, W):
+        return {n: data_totals(kind, Y[n], W[n]) for n, kind, _ in self.metrics}
 
     def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None,
             callbacks=(), verbose=0, description=None):
@@ -232,6 +247,7 @@ class BaseTrainer:
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
+        totals = self._totals(Y, W), None if validation is None else self._totals(*validation[1:])
         per_epoch = val is not None or not all(reads_logs_only(cb) for cb in callbacks)
         replay = bool(callbacks) and not per_epoch
         callbacks = keras.callbacks.CallbackList(
@@ -255,12 +271,12 @@ class BaseTrainer:
                     seconds = (time.perf_counter() - start) / n
                     interrupt.check()
                     for epoch, row in enumerate(values, first):
-                        epoch_logs = self._logs(row)
+                        epoch_logs = self._logs(row, totals=totals[0])
                         if val is not None:
-                            epoch_logs.update(self._logs(self._evaluate(val), "val_"))
+                            epoch_logs.update(self._logs(self._evaluate(val), "val_", totals[1]))
                         logs.append(epoch_logs)
                         progress.update(epoch, epoch_logs, seconds)
-                        if not np.all(np.isfinite(row)):
+                        if not np.all(np.isfinite(row[:1 + len(self.names)])):
                             self.model.stop_training = True  # the estimator reports it
                             break
                         if replay:

@@ -33,6 +33,7 @@ import numpy as np
 from . import networks, optimizers
 from .cache import checkout
 from .forward import dense_forward, extract_dense_layers
+from .metrics import HeadMetric
 from .networks import transferable_variables
 from .trainer import needs_batch_hooks
 
@@ -151,7 +152,9 @@ def _new_trainer(spec, settings):
     return backend_module().Trainer(model, networks.losses(spec, model),
                                     optimizers.make_optimizer(spec.optimizer,
                                                             settings.learning_rate,
-                                                            spec.weight_decay))
+                                                            spec.weight_decay),
+                                    [(o.name, o.metric, o.units) for o in spec.outputs
+                                     if o.metric is not None])
 
 
 def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, callbacks, *,
@@ -173,6 +176,8 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
                           spec.weight_decay),
                       loss=networks.losses(spec, model),
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
+                      weighted_metrics={o.name: [HeadMetric(o.metric, o.units)]
+                                        for o in spec.outputs if o.metric is not None},
                       jit_compile=jit_compile(model, X))
     if start is not None:
         optimizers.load_optimizer_state(model.optimizer, start.optimizer_state,

@@ -26,6 +26,10 @@ The protocol a head implements (used by the estimator, in this order):
     after training (e.g. ``threshold="auto"``).
 ``score_targets(y_natural, y_pred, sample_weight)``
     the head's default metric (greater is better).
+``history_metric``
+    the metric the network reports as it trains (``"accuracy"``,
+    ``"binary_accuracy"``, ``"r2"``; None: none), ``<name>_<history_metric>``
+    in ``history_`` and the progress output.
 """
 
 

@@ -14,7 +14,7 @@ from .._compat import Interval
 
 from ..persistence.spec import ConditionHead, HeadName, Integer, Text
 
-__all__ = ["BaseHead"]
+__all__ = ["BaseHead", "f1_thresholds"]
 
 _THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -102,6 +102,22 @@ def tower_sizes(head):
     return tuple(int(s) for s in sizes)
 
 
+def f1_thresholds(y_true, proba):
+    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5);
+    missing labels (NaN) are left out."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    present = ~np.isnan(y_true)[:, :, None]
+    y_true = np.nan_to_num(y_true).astype(bool)
+    order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
+    grid = _THRESHOLD_GRID[order]
+    pred = proba[:, :, None] > grid[None, None, :]
+    tp = np.sum(pred & y_true[:, :, None] & present, axis=0)
+    fp = np.sum(pred & ~y_true[:, :, None] & present, axis=0)
+    fn = np.sum(~pred & y_true[:, :, None] & present, axis=0)
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    return grid[np.argmax(f1, axis=1)]
+
+
 class BaseHead(BaseEstimator):
     """Base class of heads: the parameters every head has.
 
@@ -156,6 +172,10 @@ class BaseHead(BaseEstimator):
 
     #: The head's default metric, greater is better.
     metric = staticmethod(accuracy_score)
+    #: The metric the network reports while it trains, in ``history_`` and the
+    #: progress output as ``<name>_<history_metric>`` (mtestimator.engine.metrics);
+    #: None: none.
+    history_metric = None
     #: "classifier", "regressor" or "multilabel": the estimator type of a
     #: single-head estimator.
     kind = None
@@ -191,7 +211,8 @@ class BaseHead(BaseEstimator):
         from ..engine.spec import OutputSpec
 
         return OutputSpec(self.name_, self.output_units_, self.output_activation_,
-                          self.build_loss(), *self.tower(trunk))
+                          self.build_loss(), getattr(self, "history_metric", None),
+                          *self.tower(trunk))
 
     def tower(self, trunk):
         """``(sizes, settings)`` of this head's tower on ``trunk``: the layer

@@ -1,18 +1,20 @@
-"""ClassificationHead: one sigmoid (two classes) or softmax unit per class, cross-entropy, class weights."""
+"""ClassificationHead: one sigmoid (two classes) or softmax unit per class, cross-entropy,
+class weights, a binary head's decision threshold."""
 
+import numbers
 import warnings
 
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score
-from .._compat import StrOptions
+from .._compat import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 
 from ._checks import check_head, check_storable, dict_class_weight
 from sklearn.utils.multiclass import type_of_target
 
 from ..persistence.spec import Array, ClassWeights, Classes, PerUnits, register
-from ._base import BaseHead, _as_numpy, _missing_mask, _natural
+from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds
 from ._calibration import fit_temperature, scale_sigmoid, scale_softmax
 
 __all__ = ["ClassificationHead"]
@@ -48,6 +50,15 @@ class ClassificationHead(BaseHead):
         the rows held out of training for it; ``predict_proba`` then
         divides the network's logits by ``T``. The predicted class (the
         argmax) does not change.
+    threshold : None, float in (0, 1) or "auto", default=None
+        A binary head's decision threshold: ``predict`` gives the second
+        class (``classes_[1]``) where its probability is above it. ``None``:
+        the most probable class (0.5). ``"auto"``: the threshold of a grid
+        from 0.05 to 0.95 that maximises the F1 score of ``classes_[1]``, on
+        the early-stopping validation split when there is one, else on the
+        training data (as :class:`MultiLabelHead`'s). The threshold applies to
+        the network's probabilities (before calibration); ``predict_proba``
+        does not change. A multiclass head takes no threshold.
     hidden_layer_sizes : int or tuple of int, default=()
         This head's own tower of Dense layers between the shared trunk and
         its output, with the trunk's activation, dropout, ``alpha`` and
@@ -59,6 +70,9 @@ class ClassificationHead(BaseHead):
         The sorted labels seen in ``fit``.
     temperature_ : ndarray of shape (1,) or None
         The fitted temperature (``calibration="temperature"``), else None.
+    threshold_ : ndarray of shape (1,) or None
+        A binary head's decision threshold (0.5 with ``threshold=None``, tuned
+        with ``"auto"``); None for a multiclass head.
 
     Examples
     --------
@@ -71,20 +85,25 @@ class ClassificationHead(BaseHead):
                      "output_activation_": PerUnits("sigmoid", "softmax", required=True),
                      "loss_": PerUnits("binary_crossentropy", "sparse_categorical_crossentropy"),
                      "temperature_": Array("f", none=True, finite=True, low=0, open_low=True,
-                                           meaning="a temperature")}
+                                           meaning="a temperature"),
+                     "threshold_": Array("f", none=True, per_unit=True, finite=True, low=0,
+                                         high=1, meaning="a probability threshold")}
     _parameter_constraints = {**BaseHead._parameter_constraints,
                               "class_weight": [StrOptions({"balanced"}), dict, None],
-                              "calibration": [StrOptions({"temperature"}), None]}
+                              "calibration": [StrOptions({"temperature"}), None],
+                              "threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
+                                            StrOptions({"auto"}), None]}
     metric = staticmethod(accuracy_score)
+    history_metric = "accuracy"
     kind = "classifier"
 
     def __init__(self, columns=None, *, class_weight=None, when=None, otherwise=np.nan,
-                 loss_weight=1.0, calibration=None,
-                 hidden_layer_sizes=()):
+                 loss_weight=1.0, calibration=None, threshold=None, hidden_layer_sizes=()):
         super().__init__(columns, when=when, otherwise=otherwise, loss_weight=loss_weight,
                          hidden_layer_sizes=hidden_layer_sizes)
         self.class_weight = class_weight
         self.calibration = calibration
+        self.threshold = threshold
 
     def transform_targets(self, y):
         """The labels as a 1-D array in their natural dtype (object with None
@@ -164,6 +183,16 @@ class ClassificationHead(BaseHead):
                 f"class ({self._where()})."
             )
         binary = len(self.classes_) == 2
+        if self.threshold is not None and not binary:
+            raise ValueError(
+                f"{self._where()}: threshold={self.threshold!r} applies to a binary head, "
+                f"but this head has {len(self.classes_)} classes "
+                f"{self.classes_.tolist()[:10]!r}. Leave threshold=None (the most probable "
+                "class) for a multiclass head."
+            )
+        self.threshold_ = (None if not binary else
+                           np.array([0.5 if self.threshold in (None, "auto")
+                                     else float(self.threshold)]))
         self.loss_ = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
         self.output_units_ = 1 if binary else len(self.classes_)
         self.output_activation_ = "sigmoid" if binary else "softmax"
@@ -221,11 +250,22 @@ class ClassificationHead(BaseHead):
         return raw
 
     def decode(self, raw):
-        """The most probable class of each row (calibration does not change it)."""
+        """The most probable class of each row (calibration does not change it);
+        for a binary head, ``classes_[1]`` where the network's probability is
+        above ``threshold_`` (0.5 by default: the most probable class)."""
+        threshold = getattr(self, "threshold_", None)  # None: multiclass, or an older file
+        if threshold is not None:
+            return self.classes_[(np.asarray(raw, np.float64).reshape(-1)
+                                  > threshold[0]).astype(np.intp)]
         return self.classes_[np.argmax(self._network_proba(raw), axis=1)]
 
     def tune(self, y_natural, raw):
-        """With ``calibration="temperature"``: the temperature, on the labelled rows."""
+        """With ``threshold="auto"``: the F1-maximising threshold; with
+        ``calibration="temperature"``: the temperature; on the labelled rows."""
+        if isinstance(self.threshold, str):  # "auto", a binary head (checked in fit)
+            idx, present = self._indices(y_natural)
+            self.threshold_ = f1_thresholds(np.where(present, idx, np.nan)[:, None],
+                                            self._network_proba(raw)[:, 1:])
         if self.calibration == "temperature":
             idx, present = self._indices(y_natural)
             binary = self.output_units_ == 1

@@ -11,7 +11,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, Flag, OneOf, register
-from ._base import _THRESHOLD_GRID, BaseHead, _as_numpy, _missing_mask, _natural
+from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds
 from ._checks import check_head, check_storable
 from ._calibration import fit_temperature, scale_sigmoid
 
@@ -31,22 +31,6 @@ def _is_label_collections(y):
     if isinstance(y, pd.Series) or any(isinstance(i, (set, frozenset)) for i in items):
         return True
     return len({len(i) for i in items}) > 1
-
-
-def f1_thresholds(y_true, proba):
-    """Per label, the threshold of the grid that maximises F1 (ties: nearest 0.5);
-    missing labels (NaN) are left out."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    present = ~np.isnan(y_true)[:, :, None]
-    y_true = np.nan_to_num(y_true).astype(bool)
-    order = np.argsort(np.abs(_THRESHOLD_GRID - 0.5), kind="stable")
-    grid = _THRESHOLD_GRID[order]
-    pred = proba[:, :, None] > grid[None, None, :]
-    tp = np.sum(pred & y_true[:, :, None] & present, axis=0)
-    fp = np.sum(pred & ~y_true[:, :, None] & present, axis=0)
-    fn = np.sum(~pred & y_true[:, :, None] & present, axis=0)
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    return grid[np.argmax(f1, axis=1)]
 
 
 @register
@@ -126,6 +110,7 @@ class MultiLabelHead(BaseHead):
         "calibration": [StrOptions({"temperature"}), None],
     }
     metric = staticmethod(accuracy_score)
+    history_metric = "binary_accuracy"  # per label: 1 - Hamming loss
     kind = "multilabel"
 
     def __init__(self, columns=None, *, threshold=0.5, class_weight=None, when=None,

@@ -61,6 +61,7 @@ class RegressionHead(BaseHead):
     }
     _parameter_constraints = {**BaseHead._parameter_constraints, "scale": ["boolean"]}
     metric = staticmethod(r2_score)
+    history_metric = "r2"  # unitless, as the score; an MAE would be in standardised units
     kind = "regressor"
 
     def __init__(self, columns=None, *, scale=True, when=None, otherwise=np.nan,

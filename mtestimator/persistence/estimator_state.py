@@ -72,8 +72,10 @@ class Shape(Declaration):
 
 
 class History(Declaration):
-    """Per-epoch losses; ``per_head``: one network per head, whose losses are
-    ``<head>_loss`` (and ``val_<head>_loss``) for every head of the file."""
+    """Per-epoch losses (and metrics); ``per_head``: one network per head, whose
+    losses are ``<head>_loss`` (and ``val_<head>_loss``) for every head of the
+    file, and whose metrics (files written since they exist) are
+    ``[val_]<head>_<its class's history_metric>``."""
 
     expected = "an object of lists of numbers"
 
@@ -90,14 +92,17 @@ class History(Declaration):
     def relate(self, value, path, state, context):
         if not self.per_head:
             return
-        heads = list(context["heads"])
-        allowed = {f"{p}{h}_loss" for h in heads for p in ("", "val_")}
+        heads = context["heads"]
+        metrics = {h: getattr(cls, "history_metric", None) for h, (cls, _, _) in heads.items()}
+        allowed = {f"{p}{h}_{what}" for h in heads for p in ("", "val_")
+                   for what in ("loss", metrics[h]) if what is not None}
         wrong = sorted(set(value) - allowed)
         missing = [f"{h}_loss" for h in heads if f"{h}_loss" not in value]
         if wrong or missing:
             raise Damage(f"{path} has the keys {sorted(value)}; expected the losses of the "
                          f"heads' networks, {[f'{h}_loss' for h in heads]} (and "
-                         "'val_<head>_loss' with early stopping)")
+                         "'val_<head>_loss' with early stopping, '[val_]<head>_<metric>' "
+                         f"for the metrics {[f'{h}_{m}' for h, m in metrics.items() if m]})")
 
 
 class HeadCopy(Array):
