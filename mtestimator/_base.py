@@ -378,13 +378,10 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             if not warm:
                 self._set_keras_networks({k: t.model for k, t in trained.items()})
             history = {}
-            for name, result in trained.items():
-                history[f"{name}_loss"] = result.history["loss"]
-                if result.history.get("val_loss"):
-                    history[f"val_{name}_loss"] = result.history["val_loss"]
-                history.update({k: v for k, v in result.history.items()  # its metric
-                                if k.startswith((f"{name}_", f"val_{name}_"))
-                                and not k.endswith("_loss")})
+            for name, result in trained.items():  # losses named by the head; its metric
+                renamed = {"loss": f"{name}_loss", "val_loss": f"val_{name}_loss"}
+                history.update({renamed.get(k, k): v for k, v in result.history.items()
+                                if v and (k in renamed or not k.endswith("_loss"))})
         self._optimizer_state = {**getattr(self, "_optimizer_state", {}), **{
             k: t.optimizer_state for k, t in trained.items()}}
         if warm:
