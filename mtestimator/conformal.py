@@ -292,19 +292,15 @@ class ConformalMultiTask(MetaEstimatorMixin, BaseEstimator):
         return s[keep], self._score_folds[name][keep]
 
     def save(self, path):
-        """Not supported: raises NotImplementedError.
+        """Write the fitted wrapper to ``path``: :func:`mtestimator.save`.
 
-        mtestimator's safe file format holds one estimator's networks; this
-        wrapper holds several (one per fold) and, with ``scale="mad"``,
-        scikit-learn spread models. Pickle it (``joblib.dump``), or save
-        ``estimator_`` and fit the wrapper again to calibrate.
+        One file, no pickle: each fold's estimator in mtestimator's own
+        format, the rest (calibration scores, spread models) through skops;
+        :func:`mtestimator.load` reads it back.
         """
-        raise NotImplementedError(
-            f"ConformalMultiTask cannot be written to {str(path)!r} with mtestimator's file "
-            "format (it holds one network per fold and scikit-learn spread models). "
-            "Pickle it instead (joblib.dump(conformal, path)), or save its estimator_ "
-            "and fit ConformalMultiTask again to calibrate."
-        )
+        from .persistence.objects import save
+
+        save(self, path)
 
     # -- prediction --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import mtestimator
 from mtestimator import MultiTaskEstimator
 from mtestimator._compat import InvalidParameterError
 from mtestimator.conformal import ConformalMultiTask
@@ -114,7 +115,7 @@ def test_sets_follow_classes_and_probabilities():
     assert np.all(sets[nonempty, np.searchsorted(["a", "b", "c"], predicted[nonempty])])
 
 
-def test_shapes_levels_and_round_trips(split):
+def test_shapes_levels_and_round_trips(split, tmp_path):
     assert split.head_kinds_ == {"value": "regressor", "group": "classifier",
                                  "tags": "multilabel", "when": "regressor"}
     intervals, sets = split.predict_interval(X[:7]), split.predict_set(X[:7])
@@ -125,8 +126,10 @@ def test_shapes_levels_and_round_trips(split):
     np.testing.assert_array_equal(again.predict_interval(X[:7])["value"], intervals["value"])
     np.testing.assert_array_equal(again.predict_set(X[:7])["tags"], sets["tags"])
     assert clone(split).get_params()["estimator__epochs"] == 3
-    with pytest.raises(NotImplementedError, match="Pickle it instead"):
-        split.save("conformal.keras")
+    split.save(tmp_path / "conformal.mtest")  # one file, no pickle: mtestimator.save
+    loaded = mtestimator.load(tmp_path / "conformal.mtest")
+    np.testing.assert_array_equal(loaded.predict_set(X[:7])["group"], sets["group"])
+    np.testing.assert_allclose(loaded.predict_interval(X[:7])["when"], intervals["when"])
     # a level per head: a lower level never widens an interval
     levels = {"value": 0.5, "group": 0.9, "tags": 0.9, "when": 0.9}
     narrow = clone(split).set_params(confidence_level=levels)

@@ -57,11 +57,17 @@ def _ours(obj):
                                                       None) == "estimator"
 
 
+#: mtestimator's own containers of fitted parts, trusted too: skops sets their
+#: attributes from the file, and every object they hold is checked on its own.
+_CONTAINERS = ("mtestimator._conformal_folds._Fold", "mtestimator._conformal_folds._Spread",
+               "mtestimator.conformal.ConformalMultiTask")
+
+
 def _type_names():
     """The skops names of mtestimator's estimator classes (trusted: they load
-    only from their placeholders)."""
-    return sorted(f"{c.__module__}.{c.__qualname__}" for c in REGISTRY.values()
-                  if getattr(c, "_persisted_as", None) == "estimator")
+    only from their placeholders) and of its containers."""
+    return sorted([f"{c.__module__}.{c.__qualname__}" for c in REGISTRY.values()
+                   if getattr(c, "_persisted_as", None) == "estimator"] + list(_CONTAINERS))
 
 
 # -- the placeholders (called by the estimators' __getstate__ / __setstate__) -----------
