@@ -66,6 +66,11 @@ def test_coverage_near_nominal_on_generated_data(method, request):
         assert -0.06 < value - 0.9 < (0.06 if method == "split" else 0.09), (head, value)
     assert conformal.n_calibration_["value"] == N_FIT // (2 if method == "split" else 1)
     assert conformal.n_calibration_["when"] < conformal.n_calibration_["value"]
+    if method == "cv+":  # folds and spread models (HistGradientBoosting) in one safe file
+        path = request.getfixturevalue("tmp_path") / "cv_plus.mtest"
+        conformal.save(path)
+        np.testing.assert_allclose(mtestimator.load(path).predict_interval(X[:9])["value"],
+                                   conformal.predict_interval(X[:9])["value"])
 
 
 def test_coverage_on_abalone():

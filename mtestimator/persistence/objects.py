@@ -57,10 +57,13 @@ def _ours(obj):
                                                       None) == "estimator"
 
 
-#: mtestimator's own containers of fitted parts, trusted too: skops sets their
-#: attributes from the file, and every object they hold is checked on its own.
+#: Containers of fitted parts trusted too: skops sets their attributes from the file
+#: (no code runs), and every object they hold is checked on its own. mtestimator's
+#: conformal parts, and the node arrays of scikit-learn's HistGradientBoosting (the
+#: spread models of ConformalMultiTask(scale="mad")), which skops does not list.
 _CONTAINERS = ("mtestimator._conformal_folds._Fold", "mtestimator._conformal_folds._Spread",
-               "mtestimator.conformal.ConformalMultiTask")
+               "mtestimator.conformal.ConformalMultiTask",
+               "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
 
 
 def _type_names():
