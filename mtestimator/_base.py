@@ -5,8 +5,7 @@ scikeras class, no Keras import until a network is built. A subclass says
 which heads and which trunk (``_make_heads``, ``_make_trunk``); everything
 else is here, in the order ``fit`` runs it:
 
-1. parameters: fresh clones of the heads and the trunk, their parameters
-   checked;
+1. parameters: fresh clones of the heads and the trunk, checked;
 2. X through the trunk's validation; y split between the heads by their
    ``columns`` (:mod:`~mtestimator._targets`);
 3. zero-weight rows dropped, before anything is learned from the targets;
@@ -15,9 +14,8 @@ else is here, in the order ``fit`` runs it:
 5. the networks' specifications: one network for every head, or
    (``_joint = False``: :class:`~mtestimator.SeparateNetworks`) one per head
    trained on the rows labelled for it;
-6. training, by the engine (:func:`mtestimator.engine.training.train`): it
-   builds each network from its specification (or continues the fitted one,
-   for ``partial_fit``) and trains it;
+6. training, by the engine (:func:`mtestimator.engine.training.train`): each
+   network built from its specification (or the fitted one continued) and trained;
 7. heads tuned after training (thresholds), on the early-stopping
    validation split or the training data.
 
@@ -45,8 +43,7 @@ from .engine import imports
 from .heads._base import tower_sizes
 from .heads._calibration import calibrated
 from .heads._checks import check_head_name, check_loss_weights
-from .engine.spec import NetworkSpec, TrainSettings, fresh_seed, seed_of, \
-    seed_stream
+from .engine.spec import NetworkSpec, TrainSettings, fresh_seed, seed_of, seed_stream
 
 __all__ = ["BaseMultiTask", "OPTIMIZER_NAMES"]
 
@@ -69,10 +66,9 @@ def _comparable(params):
 class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
     """Shared machinery of the estimators: the fit sequence and prediction.
 
-    Subclasses define ``__init__`` (parameters only), ``_make_heads``
-    (``[(name, unfitted head), ...]``) and ``_make_trunk`` (an unfitted
-    trunk); optionally ``_check_y`` (a preset's own checks of y's layout),
-    ``_uncertainty`` (learned loss weights) and ``_after_fit``.
+    Subclasses define ``__init__`` (parameters only), ``_make_heads`` (``[(name,
+    unfitted head), ...]``), ``_make_trunk`` (an unfitted trunk), and maybe the
+    hooks below (``_check_y``, ``_uncertainty``, ``_balancing``, ``_after_fit``).
     """
 
     _parameter_constraints = {
@@ -109,6 +105,10 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
     def _uncertainty(self):
         """Hook: learn the loss weights by homoscedastic uncertainty."""
         return False
+
+    def _balancing(self):
+        """Hook: the rule that re-weights the heads' losses between epochs ("dwa"), or None."""
+        return None
 
     def _after_fit(self):
         """Hook: attributes a preset derives from the fitted heads."""
@@ -334,7 +334,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         settings = {"epochs": prep.epochs, "batch_size": self.batch_size,
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
-                    "verbose": self.verbose, "schedule": prep.schedule}
+                    "verbose": self.verbose, "schedule": prep.schedule,
+                    "balancing": self._balancing()}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
                    "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay,

@@ -53,9 +53,15 @@ class MultiTaskEstimator(BaseMultiTask):
     trunk : trunk, default=None
         The shared trunk, from :mod:`mtestimator.trunks`; ``None`` means
         ``MLPTrunk()``.
-    loss_weights : None or "auto", default=None
+    loss_weights : None, "auto" or "dwa", default=None
         ``None``: each head's ``loss_weight``. ``"auto"``: weights learned
-        with the network, ``exp(-s_i) L_i + s_i`` per head.
+        with the network, ``exp(-s_i) L_i + s_i`` per head. ``"dwa"``
+        (Dynamic Weight Average, Liu et al. 2019): before each epoch from the
+        third, each head's ``loss_weight`` is multiplied by ``K softmax(r /
+        2)``, ``r`` the ratio of the head's last two epoch losses: a head
+        whose loss falls more slowly weighs more. It trains one epoch per
+        compiled call (some Python between epochs) and needs callbacks with
+        epoch hooks only.
     optimizer : {"adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad"}, default="adam"
     learning_rate : float, default=0.001
     epochs : int, default=100
@@ -152,7 +158,7 @@ class MultiTaskEstimator(BaseMultiTask):
         "heads": [list],
         "trunk": [HasMethods(["validate_X", "build"]), None],
         **SCHEDULE_CONSTRAINTS,
-        "loss_weights": [StrOptions({"auto"}), None],
+        "loss_weights": [StrOptions({"auto", "dwa"}), None],
     }
 
     def __init__(self, heads, *, trunk=None, loss_weights=None, optimizer="adam",
@@ -267,6 +273,9 @@ class MultiTaskEstimator(BaseMultiTask):
     def _uncertainty(self):
         # SeparateNetworks has no loss_weights: no loss is shared
         return getattr(self, "loss_weights", None) == "auto"
+
+    def _balancing(self):
+        return "dwa" if getattr(self, "loss_weights", None) == "dwa" else None
 
     @property
     def named_heads_(self):

@@ -4,6 +4,7 @@ import os
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_multilabel_classification
 
@@ -160,3 +161,37 @@ def test_tf_network_xla_cannot_compile_trains_in_the_graph_executor():
     (trainer,) = _cached_trainers()
     assert not trainer._xla and np.isfinite(est.history_["loss"]).all()
     assert len(est.history_["loss"]) == 3
+
+
+def test_dwa_weights_follow_the_heads_loss_ratios():
+    from mtestimator.engine.trainer import dwa_weights
+
+    logs = [{"a_loss": 1.0, "b_loss": 1.0}]
+    np.testing.assert_array_equal(dwa_weights(logs, ["a", "b"]), [1, 1])  # too early
+    logs.append({"a_loss": 0.5, "b_loss": 1.0})  # a halves, b stalls: b weighs more
+    w = dwa_weights(logs, ["a", "b"])
+    assert w.sum() == pytest.approx(2) and w[1] / w[0] == pytest.approx(np.exp(0.25))
+
+
+@pytest.mark.backend
+def test_dwa_balancing_trains_on_the_compiled_path_only():
+    from mtestimator import MultiTaskEstimator
+    from mtestimator.heads import ClassificationHead, RegressionHead
+    from mtestimator.trunks import MLPTrunk
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(64, 3))
+    y = pd.DataFrame({"v": X[:, 0] * 10, "c": np.where(X[:, 1] > 0, "a", "b")})
+    heads = [("v", RegressionHead("v", scale=False)), ("c", ClassificationHead("c"))]
+
+    def fit(**kw):
+        return MultiTaskEstimator(heads, trunk=MLPTrunk((4,)), epochs=4, random_state=0,
+                                  **kw).fit(X, y)
+
+    dwa, plain = fit(loss_weights="dwa"), fit()
+    assert dwa.history_["loss"][:2] == plain.history_["loss"][:2]  # weights 1 at first
+    assert dwa.history_["loss"][2:] != plain.history_["loss"][2:]
+    assert fit(loss_weights="dwa").history_ == dwa.history_  # seeded
+    with pytest.raises(ValueError, match="Loss balancing 'dwa'.*per-batch hooks"):
+        fit(loss_weights="dwa", callbacks=[keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: None)])

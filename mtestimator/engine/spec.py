@@ -167,7 +167,9 @@ class TrainSettings:
     ``verbose`` 0, 1 (a tqdm bar) or 2 (epoch lines); ``description`` names
     the fit in the progress output; ``schedule`` the learning-rate schedule
     over the fit's ``epochs`` (``"cosine"``, ``"linear_warmup_cosine"``;
-    None: the constant ``learning_rate``).
+    None: the constant ``learning_rate``); ``balancing`` how the loss
+    weights change between epochs (``"dwa"``: Dynamic Weight Average; None:
+    they stay ``loss_weights``).
     """
 
     epochs: int
@@ -181,3 +183,4 @@ class TrainSettings:
     verbose: int = 0
     description: object = None
     schedule: object = None
+    balancing: object = None

@@ -39,7 +39,7 @@ from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "DWA_TEMPERATURE", "dwa_weights", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
 #: The share of the steps that "linear_warmup_cosine" warms up over.
@@ -229,7 +229,7 @@ class BaseTrainer:
         return {n: data_totals(kind, Y[n], W[n]) for n, kind, _ in self.metrics}
 
     def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None,
-            callbacks=(), verbose=0, description=None):
+            callbacks=(), verbose=0, description=None, balancing=None):
         """Train; returns the per-epoch history (``loss``, ``<head>_loss``, ``val_*``).
 
         With ``validation=(X, Y, W)`` and ``patience``, stops after
@@ -242,13 +242,16 @@ class BaseTrainer:
         each epoch after its chunk has run; when one stops training inside
         a chunk, the chunk is run again from its start up to that epoch, so
         the weights are that epoch's. Any other callback, and validation,
-        makes every chunk one epoch.
+        makes every chunk one epoch, and so does ``balancing="dwa"``
+        (:func:`dwa_weights` sets the loss weights before each epoch).
         """
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
         totals = self._totals(Y, W), None if validation is None else self._totals(*validation[1:])
-        per_epoch = val is not None or not all(reads_logs_only(cb) for cb in callbacks)
+        per_epoch = val is not None or balancing is not None or not all(
+            reads_logs_only(cb) for cb in callbacks)
+        base = np.array([self.loss_weights[n] for n in self.names], np.float32)
         replay = bool(callbacks) and not per_epoch
         callbacks = keras.callbacks.CallbackList(
             list(callbacks), model=self.model, epochs=epochs, verbose=0,
@@ -275,6 +278,8 @@ class BaseTrainer:
                         if val is not None:
                             epoch_logs.update(self._logs(self._evaluate(val), "val_", totals[1]))
                         logs.append(epoch_logs)
+                        if balancing == "dwa":  # the next epoch's weights
+                            self._set_loss_weights(base * dwa_weights(logs, self.names))
                         progress.update(epoch, epoch_logs, seconds)
                         if not np.all(np.isfinite(row[:1 + len(self.names)])):
                             self.model.stop_training = True  # the estimator reports it
@@ -312,6 +317,23 @@ class BaseTrainer:
     def _restore(self, values):
         for var, value in zip(self._all_variables(), values):
             var.assign(value)
+
+
+#: Dynamic Weight Average's temperature (Liu et al. 2019's choice).
+DWA_TEMPERATURE = 2.0
+
+
+def dwa_weights(logs, names, temperature=DWA_TEMPERATURE):
+    """Dynamic Weight Average (Liu et al., CVPR 2019): the heads' loss weights
+    for the next epoch, from the last two epochs' losses of each head,
+    ``K softmax(r / T)`` with ``r_k = L_k(t-1) / L_k(t-2)``: a head whose loss
+    falls more slowly weighs more. Ones before two epochs have run."""
+    if len(logs) < 2:
+        return np.ones(len(names), np.float32)
+    ratio = np.array([logs[-1][f"{n}_loss"] / max(logs[-2][f"{n}_loss"], 1e-12)
+                      for n in names])
+    z = np.exp((ratio - ratio.max()) / temperature)
+    return (len(names) * z / z.sum()).astype(np.float32)
 
 
 class _EarlyStop:

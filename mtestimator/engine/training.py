@@ -113,6 +113,11 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
     seed = settings.seed + settings.first_epoch
     callbacks = [copy.deepcopy(cb) for cb in settings.callbacks]
     if any(needs_batch_hooks(cb) for cb in callbacks):
+        if settings.balancing is not None:
+            raise ValueError(
+                f"Loss balancing {settings.balancing!r} re-weights the heads between epochs in "
+                "the compiled trainer, but a callback with per-batch hooks trains with Keras's "
+                "own fit. Use epoch hooks (on_epoch_end) in the callbacks, or fixed loss weights.")
         history = _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation,
                              callbacks, start=start)
         _check_finite(history["loss"])
@@ -126,7 +131,8 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
             history = trainer.fit(X, Y, W, epochs=settings.epochs, batch_size=batch_size,
                                   seed=seed, validation=validation,
                                   patience=settings.patience, callbacks=callbacks,
-                                  verbose=settings.verbose, description=settings.description)
+                                  verbose=settings.verbose, description=settings.description,
+                                  balancing=settings.balancing)
             _check_finite(history["loss"])
             for dst, src in zip(transferable_variables(model), trainer.variables()):
                 dst.assign(src)
