@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_consistent_length
 from ._columns import validate_columns
 from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
+from ._dtypes import describe
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import classes_of, conditions, split_targets, validation_split
@@ -285,6 +286,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                 fit_kw = {"classes": given} if given is not None and \
                     head.kind == "classifier" else {}
                 head.fit(part, sample_weight=w if on is None else w[on], **fit_kw)
+                head.target_dtypes_ = describe(parts[name], head.kind)  # for predict
             natural[name] = head.transform_targets(parts[name])
             Y[name], row_weight = head.encode(natural[name])
             if on is not None:

@@ -294,3 +294,66 @@ def test_head_scorer_receives_sample_weight_under_metadata_routing():
                                     greater_is_better=False)})["test_mae"]
     assert not np.allclose(weighted, unweighted)
     assert "head='regression'" in repr(mae)
+
+
+# -- dtypes and index: predictions in y's dtypes, rows in X's index ---------------------
+
+XD = pd.DataFrame(X[:40, :3], columns=["f1", "f2", "f3"], index=np.arange(500, 540))
+YD = pd.DataFrame({
+    "kind": pd.Categorical(np.where(XD.f1 > 0, "hi", "lo"), categories=["lo", "hi", "mid"],
+                           ordered=True),
+    "count": pd.array(np.where(XD.f2 > 0, 1, 2), dtype="Int64"),
+    "word": pd.array(np.where(XD.f3 > 0, "x", "y"), dtype="string"),
+    "flag": pd.array(XD.f1 > XD.f2, dtype="boolean"),
+    "t1": pd.array(XD.f1 > 0, dtype="boolean"), "t2": pd.array(XD.f2 > 0, dtype="boolean"),
+    "size": XD.f1 * 2,
+}, index=XD.index)
+DTYPE_HEADS = [(c, ClassificationHead(c)) for c in ("kind", "count", "word", "flag")] + [
+    ("tags", MultiLabelHead(["t1", "t2"])), ("size", RegressionHead("size"))]
+
+
+@pytest.fixture(scope="module")
+def dtyped():
+    return net(DTYPE_HEADS, epochs=1).fit(XD, YD)
+
+
+def _same_dtypes(pred, y=YD):
+    assert pred.dtypes.to_dict() == y[pred.columns].dtypes.to_dict()
+
+
+def test_predictions_keep_y_dtypes_and_x_index(dtyped):
+    pred = dtyped.predict(XD)
+    _same_dtypes(pred)
+    assert pred.index.equals(XD.index)
+    assert pred["kind"].cat.categories.tolist() == ["lo", "hi", "mid"]
+    assert pred["kind"].cat.ordered
+    kind, tags = dtyped.predict_head(XD, "kind"), dtyped.predict_head(XD, "tags")
+    assert isinstance(kind, pd.Series) and kind.name == "kind" and kind.dtype == YD.kind.dtype
+    pd.testing.assert_series_equal(kind, pred["kind"])
+    pd.testing.assert_frame_equal(tags, pred[["t1", "t2"]])
+    # X with a new index: the predictions' rows follow it
+    assert dtyped.predict_head(XD.reset_index(drop=True), "count").index.equals(
+        pd.RangeIndex(40))
+    for name in ("kind", "count", "word", "flag"):  # the user's step: mask by another column
+        assert len(pred["size"][pred[name] == pred[name].iloc[0]]) >= 1
+
+
+def test_dtypes_survive_pickle_save_and_load(dtyped, tmp_path):
+    import pickle
+    import mtestimator
+
+    pred = dtyped.predict(XD)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(dtyped)).predict(XD), pred)
+    dtyped.save(tmp_path / "d.mtest")
+    pd.testing.assert_frame_equal(mtestimator.load(tmp_path / "d.mtest").predict(XD), pred)
+
+
+def test_dtype_restore_keeps_values_it_cannot_hold():
+    from mtestimator._dtypes import restore
+
+    cat = {"dtype": "category", "categories": ["a", "b"], "ordered": False}
+    values = np.array(["a", "z"], dtype=object)  # e.g. a conditional head's otherwise
+    assert restore(values, cat) is values
+    floats = np.array([1.5, 2.0])
+    assert restore(floats, {"dtype": "Int64"}) is floats
+    assert restore(np.array([1.0, np.nan]), {"dtype": "Int64"}).dtype == "Int64"
