@@ -357,3 +357,41 @@ def test_dtype_restore_keeps_values_it_cannot_hold():
     floats = np.array([1.5, 2.0])
     assert restore(floats, {"dtype": "Int64"}) is floats
     assert restore(np.array([1.0, np.nan]), {"dtype": "Int64"}).dtype == "Int64"
+
+
+def _rewrite(path, out, edit):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["mtestimator.json"])
+    edit(meta)
+    members["mtestimator.json"] = json.dumps(meta)
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_saved_dtypes_are_checked_and_older_files_fall_back(dtyped, tmp_path):
+    import mtestimator
+
+    dtyped.save(tmp_path / "d.mtest")
+
+    def damage(meta):
+        meta["heads"][0][2]["target_dtypes_"] = [{"dtype": "object"}]
+
+    _rewrite(tmp_path / "d.mtest", tmp_path / "bad.mtest", damage)
+    with pytest.raises(ValueError, match=r"heads\[0\].*target_dtypes_ is a list of 1 item; "
+                                         r"expected null or a list of null"):
+        mtestimator.load(tmp_path / "bad.mtest")
+
+    def format4(meta):
+        meta["version"] = 4
+        for _, _, state in meta["heads"]:
+            del state["target_dtypes_"]
+
+    _rewrite(tmp_path / "d.mtest", tmp_path / "old.mtest", format4)
+    pred = mtestimator.load(tmp_path / "old.mtest").predict(XD)
+    assert pred["kind"].dtype == "str" and pred["count"].dtype == np.int64  # as before
+    assert pred.index.equals(XD.index)
