@@ -108,8 +108,10 @@ class MultiTaskEstimator(BaseMultiTask):
     model_ : keras.Model
         The trained network; one output per head, named as the head.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``<head>_loss`` (and ``val_*`` with early
-        stopping).
+        Per-epoch ``loss`` (what was minimised), ``<head>_loss`` (each
+        head's own loss, unweighted) and ``val_*`` with early stopping; with
+        ``loss_weights="auto"`` also ``<head>_log_variance``, the learned
+        ``s`` (mean over the epoch's steps) of ``loss = sum(exp(-s) L + s)``.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

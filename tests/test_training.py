@@ -40,6 +40,23 @@ def test_fast_and_general_paths_agree(make, y):
     np.testing.assert_allclose(fast.predict_proba(X), general.predict_proba(X),
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fast.history_["loss"], general.history_["loss"], rtol=1e-4)
+    if "regression_log_variance" in fast.history_:  # loss_weights="auto"
+        assert sorted(fast.history_) == sorted(general.history_)
+        for key in fast.history_:  # each head's own loss, and its learned log-variance
+            learned = key.endswith("_log_variance")  # the general path's: after each step
+            np.testing.assert_allclose(fast.history_[key], general.history_[key],
+                                       rtol=1e-4, atol=1e-2 if learned else 1e-6)
+        _check_learned_weights_history(fast.history_, ["regression", "classification"])
+
+
+def _check_learned_weights_history(history, heads):
+    """Each head's own loss (a cross-entropy: positive), its log-variance s apart,
+    and the total what was minimised: about sum(exp(-s) L + s)."""
+    assert min(history["classification_loss"]) > 0
+    own = np.array([history[f"{h}_loss"] for h in heads])
+    s = np.array([history[f"{h}_log_variance"] for h in heads])
+    np.testing.assert_allclose(history["loss"], (np.exp(-s) * own + s).sum(axis=0),
+                               rtol=1e-2, atol=1e-3)
 
 
 def test_trainer_is_cached_per_architecture_and_reseeded():

@@ -122,10 +122,12 @@ def _enable_persistent_cache():
                           _CACHE_MIN_COMPILE_SECS)
 
 
-def _loss_function(model, losses, names):
+def _loss_function(model, losses, names, log_variances=None):
     """``loss(tv, ntv, x, y, w, mask, loss_weights, training)`` ->
-    ``(total, ([total, head...], ntv))``: each head's loss is the mean over
-    the rows where ``mask`` is 1, weighted by ``w``."""
+    ``(total, ([total, head..., log-variance...], ntv))``: each head's loss
+    (``losses``: each head's own) is the mean over the rows where ``mask``
+    is 1, weighted by ``w``; with the layers of learned ``log_variances`` s,
+    the total is ``sum(exp(-s) L + s)``."""
 
     penalised = bool(model.losses)  # weight penalties (TabularTrunk's alpha)
 
@@ -142,10 +144,19 @@ def _loss_function(model, losses, names):
             per_head = jnp.stack([
                 jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
                                   * w[name], 0.0)) / count for name in names])
-        total = jnp.sum(loss_weights * per_head)
+            extra = []
+            if log_variances is None:
+                total = jnp.sum(loss_weights * per_head)
+            else:  # as on TensorFlow: the s term weighted as the rows are
+                s = jnp.stack([jnp.asarray(layer.log_var.value, jnp.float32)
+                               for layer in log_variances])
+                weight = jnp.stack([jnp.sum(jnp.where(mask > 0, w[name], 0.0)) / count
+                                    for name in names])
+                total = jnp.sum(jnp.exp(-s) * per_head + s * weight)
+                extra = [s]
         for penalty in penalties:
             total = total + penalty
-        return total, (jnp.concatenate([total[None], per_head]), ntv)
+        return total, (jnp.concatenate([total[None], per_head, *extra]), ntv)
 
     return loss
 
@@ -212,10 +223,10 @@ class Trainer(BaseTrainer):
     def __init__(self, model, losses, optimizer):
         super().__init__(model, losses, optimizer)
         self._set_loss_weights(np.ones(len(self.names), np.float32))
-        loss = _loss_function(model, self.losses, self.names)
+        loss = _loss_function(model, self.head_losses, self.names, self.log_variances)
         lr_index = next(i for i, v in enumerate(optimizer.variables)
                         if v is optimizer.learning_rate)
-        self._run = _train_function(loss, optimizer, 1 + len(self.names), lr_index)
+        self._run = _train_function(loss, optimizer, self.n_values, lr_index)
         self._eval = _eval_function(loss)
 
     def compilations(self):
@@ -244,7 +255,7 @@ class Trainer(BaseTrainer):
         static = {} if kind is None else {"schedule": kind}
         schedule_values = np.array([total, getattr(self, "base_learning_rate", 0.0)],
                                    np.float32)
-        history = [np.zeros((0, 1 + len(self.names)), np.float32)]
+        history = [np.zeros((0, self.n_values), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             *state, values = self._run(

@@ -166,7 +166,7 @@ class Trainer(BaseTrainer):
         static = {"capacity": capacity, "schedule": kind}
         if kind is not None:  # values, not constants: no new trace per rate or epochs
             self._schedule_values.assign([float(total), self.base_learning_rate])
-        history = [np.zeros((0, 1 + len(self.names)), np.float32)]
+        history = [np.zeros((0, self.n_values), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             args = (*data, tf.constant(first_epoch + start, tf.int32),
@@ -209,12 +209,19 @@ class Trainer(BaseTrainer):
         pred = self.model(x, training=training)
         count = tf.maximum(tf.reduce_sum(mask), 1.0)
         per_head = tf.stack([
-            tf.reduce_sum(tf.reshape(self.losses[n].call(y[n], pred[n]), [-1]) * w[n] * mask)
-            / count for n in self.names])
-        total = tf.reduce_sum(self._loss_weights * per_head)
+            tf.reduce_sum(tf.reshape(self.head_losses[n].call(y[n], pred[n]), [-1]) * w[n]
+                          * mask) / count for n in self.names])
+        extra = []
+        if self.log_variances is None:
+            total = tf.reduce_sum(self._loss_weights * per_head)
+        else:  # exp(-s) L + s, the s term weighted as the rows are (as Keras's fit does)
+            s = tf.stack([tf.cast(layer.log_var, tf.float32) for layer in self.log_variances])
+            weight = tf.stack([tf.reduce_sum(w[n] * mask) / count for n in self.names])
+            total = tf.reduce_sum(tf.exp(-s) * per_head + s * weight)
+            extra = [s]
         if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
             total = total + tf.add_n(self.model.losses)
-        return tf.concat([[total], per_head], axis=0)
+        return tf.concat([[total], per_head, *extra], axis=0)
 
     def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
                     schedule=None):
@@ -224,7 +231,7 @@ class Trainer(BaseTrainer):
         size = tf.shape(X)[0]
         steps = (n + batch_size - 1) // batch_size
         lanes = tf.range(capacity)
-        n_values = len(self.names) + 1
+        n_values = self.n_values
         variables = self.model.trainable_variables
 
         def epoch(e, history):

@@ -17,7 +17,8 @@ its starting state: the weights, the optimizer and dropout seeds are saved
 before it).
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
-``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses),
+``_epochs`` (run epochs, return per-epoch ``[total, head..., log-variance...]``:
+the log-variances with learned loss weights only, ``n_values`` in all),
 ``_evaluate`` (losses on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values
@@ -37,7 +38,7 @@ from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "LOG_VARIANCE", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
 #: The share of the steps that "linear_warmup_cosine" warms up over.
@@ -57,6 +58,9 @@ def schedule_factor(kind, step, total, xp):
     warm = (step + 1.0) / xp.maximum(w * total, 1.0)
     decay = 0.5 * (1.0 + xp.cos(np.pi * xp.maximum(p - w, 0.0) / (1.0 - w)))
     return xp.minimum(warm, decay)
+
+#: The history's key of a head's learned log-variance (``loss_weights="auto"``), after its name.
+LOG_VARIANCE = "_log_variance"
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
@@ -167,6 +171,13 @@ class BaseTrainer:
         self.names = list(losses)
         self.losses = {n: LossFunctionWrapper(keras.losses.get(l)) if isinstance(l, str) else l
                        for n, l in losses.items()}
+        # learned loss weights (loss_weights="auto"): each head's own loss, and the layers
+        # holding its log-variance s; the total is sum(exp(-s) L + s), the history keeps L
+        learned = all(hasattr(loss, "weight_layer") for loss in self.losses.values())
+        self.head_losses = {n: loss.base if learned else loss for n, loss in self.losses.items()}
+        self.log_variances = [self.losses[n].weight_layer for n in self.names] \
+            if learned else None
+        self.n_values = 1 + len(self.names) * (2 if learned else 1)
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self.model.optimizer = optimizer  # what callbacks such as ReduceLROnPlateau change
@@ -210,8 +221,15 @@ class BaseTrainer:
         A backend that passes ``self.loss_weights`` at each call needs nothing."""
 
     def _logs(self, values, prefix=""):
-        return {f"{prefix}loss": float(values[0]),
-                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
+        """``loss`` (what was minimised), ``<head>_loss`` (each head's own loss)
+        and, with learned loss weights, ``<head>_log_variance`` (training only)."""
+        k = len(self.names)
+        logs = {f"{prefix}loss": float(values[0]),
+                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:1 + k])}}
+        if self.log_variances is not None and not prefix:
+            logs.update({f"{n}{LOG_VARIANCE}": float(v)
+                         for n, v in zip(self.names, values[1 + k:])})
+        return logs
 
     def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None,
             callbacks=(), verbose=0, description=None):

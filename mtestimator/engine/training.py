@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from . import networks, optimizers
+from . import learned_weights, networks, optimizers
 from .cache import checkout
 from .forward import dense_forward, extract_dense_layers
 from .networks import transferable_variables
@@ -168,11 +168,14 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
         except TypeError:  # compiled with a fit's schedule: compile again at a constant rate
             compiled = False
     if not compiled:
+        losses = networks.losses(spec, model)
         model.compile(optimizer=optimizers.make_optimizer(
                           spec.optimizer, _keras_schedule(settings, -(-len(X) // batch_size)),
                           spec.weight_decay),
-                      loss=networks.losses(spec, model),
+                      loss=losses,
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
+                      # learned weights: each head's own loss, as the compiled trainers
+                      metrics=learned_weights.metrics(losses) if spec.uncertainty else None,
                       jit_compile=jit_compile(model, X))
     if start is not None:
         optimizers.load_optimizer_state(model.optimizer, start.optimizer_state,
@@ -183,9 +186,11 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=settings.patience, restore_best_weights=True))
-    return backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
-                                      batch_size=batch_size, seed=seed, validation=validation,
-                                      callbacks=callbacks, verbose=settings.verbose)
+    history = backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
+                                         batch_size=batch_size, seed=seed,
+                                         validation=validation, callbacks=callbacks,
+                                         verbose=settings.verbose)
+    return learned_weights.rename(history, list(Y)) if spec.uncertainty else history
 
 
 def _keras_schedule(settings, steps):
