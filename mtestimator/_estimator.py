@@ -111,7 +111,7 @@ class MultiTaskEstimator(BaseMultiTask):
         Per-epoch ``loss`` (what was minimised), ``<head>_loss`` (each
         head's own loss, unweighted) and ``val_*`` with early stopping; with
         ``loss_weights="auto"`` also ``<head>_log_variance``, the learned
-        ``s`` (mean over the epoch's steps) of ``loss = sum(exp(-s) L + s)``.
+        ``s`` (at each epoch's end) of ``loss = sum(exp(-s) L + s)``.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

@@ -124,7 +124,7 @@ def _enable_persistent_cache():
 
 def _loss_function(model, losses, names, log_variances=None):
     """``loss(tv, ntv, x, y, w, mask, loss_weights, training)`` ->
-    ``(total, ([total, head..., log-variance...], ntv))``: each head's loss
+    ``(total, ([total, head...], ntv))``: each head's loss
     (``losses``: each head's own) is the mean over the rows where ``mask``
     is 1, weighted by ``w``; with the layers of learned ``log_variances`` s,
     the total is ``sum(exp(-s) L + s)``."""
@@ -144,7 +144,6 @@ def _loss_function(model, losses, names, log_variances=None):
             per_head = jnp.stack([
                 jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
                                   * w[name], 0.0)) / count for name in names])
-            extra = []
             if log_variances is None:
                 total = jnp.sum(loss_weights * per_head)
             else:  # as on TensorFlow: the s term weighted as the rows are
@@ -153,20 +152,20 @@ def _loss_function(model, losses, names, log_variances=None):
                 weight = jnp.stack([jnp.sum(jnp.where(mask > 0, w[name], 0.0)) / count
                                     for name in names])
                 total = jnp.sum(jnp.exp(-s) * per_head + s * weight)
-                extra = [s]
         for penalty in penalties:
             total = total + penalty
-        return total, (jnp.concatenate([total[None], per_head, *extra]), ntv)
+        return total, (jnp.concatenate([total[None], per_head]), ntv)
 
     return loss
 
 
-def _train_function(loss, optimizer, n_values, lr_index):
+def _train_function(loss, optimizer, n_values, lr_index, log_variances=()):
     """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
     the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
     (at most ``capacity``, the static batch shape). Returns the new state and
-    a ``(_MAX_EPOCHS, n_values)`` history whose first ``n_epochs`` rows are
-    each epoch's mean losses."""
+    a ``(_MAX_EPOCHS, n_values + len(log_variances))`` history whose first
+    ``n_epochs`` rows are each epoch's mean losses, then the trainable
+    variables at positions ``log_variances`` at the epoch's end."""
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
@@ -198,9 +197,13 @@ def _train_function(loss, optimizer, n_values, lr_index):
                 return (tv, ntv, ov), sums + values * jnp.sum(mask)
 
             state, sums = lax.fori_loop(0, steps, step, (state, jnp.zeros(n_values)))
-            return state, history.at[e].set(sums / n)
+            row = sums / n
+            if log_variances:
+                row = jnp.concatenate([row, jnp.stack([jnp.asarray(state[0][i], jnp.float32)
+                                                       for i in log_variances])])
+            return state, history.at[e].set(row)
 
-        history = jnp.zeros((_MAX_EPOCHS, n_values))
+        history = jnp.zeros((_MAX_EPOCHS, n_values + len(log_variances)))
         state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
         return *state, history
 
@@ -226,7 +229,10 @@ class Trainer(BaseTrainer):
         loss = _loss_function(model, self.head_losses, self.names, self.log_variances)
         lr_index = next(i for i, v in enumerate(optimizer.variables)
                         if v is optimizer.learning_rate)
-        self._run = _train_function(loss, optimizer, self.n_values, lr_index)
+        trainable = model.trainable_variables
+        positions = [next(i for i, v in enumerate(trainable) if v is layer.log_var)
+                     for layer in self.log_variances or ()]
+        self._run = _train_function(loss, optimizer, 1 + len(self.names), lr_index, positions)
         self._eval = _eval_function(loss)
 
     def compilations(self):

@@ -211,17 +211,18 @@ class Trainer(BaseTrainer):
         per_head = tf.stack([
             tf.reduce_sum(tf.reshape(self.head_losses[n].call(y[n], pred[n]), [-1]) * w[n]
                           * mask) / count for n in self.names])
-        extra = []
         if self.log_variances is None:
             total = tf.reduce_sum(self._loss_weights * per_head)
         else:  # exp(-s) L + s, the s term weighted as the rows are (as Keras's fit does)
-            s = tf.stack([tf.cast(layer.log_var, tf.float32) for layer in self.log_variances])
+            s = self._log_variance_values()
             weight = tf.stack([tf.reduce_sum(w[n] * mask) / count for n in self.names])
             total = tf.reduce_sum(tf.exp(-s) * per_head + s * weight)
-            extra = [s]
         if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
             total = total + tf.add_n(self.model.losses)
-        return tf.concat([[total], per_head, *extra], axis=0)
+        return tf.concat([[total], per_head], axis=0)
+
+    def _log_variance_values(self):
+        return tf.stack([tf.cast(layer.log_var, tf.float32) for layer in self.log_variances])
 
     def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
                     schedule=None):
@@ -231,7 +232,7 @@ class Trainer(BaseTrainer):
         size = tf.shape(X)[0]
         steps = (n + batch_size - 1) // batch_size
         lanes = tf.range(capacity)
-        n_values = self.n_values
+        n_values = len(self.names) + 1  # [total, head...]; then each s at the epoch's end
         variables = self.model.trainable_variables
 
         def epoch(e, history):
@@ -258,11 +259,14 @@ class Trainer(BaseTrainer):
 
             _, sums = tf.while_loop(lambda s, _: s < steps, step,
                                     (tf.constant(0), tf.zeros([n_values])))
-            row = tf.reshape(sums / tf.cast(n, tf.float32), [1, n_values])
+            row = sums / tf.cast(n, tf.float32)
+            if self.log_variances is not None:
+                row = tf.concat([row, self._log_variance_values()], axis=0)
+            row = tf.reshape(row, [1, self.n_values])
             return e + 1, tf.tensor_scatter_nd_update(history, [[e]], row)
 
         _, history = tf.while_loop(lambda e, _: e < n_epochs, epoch,
-                                   (tf.constant(0), tf.zeros([_MAX_EPOCHS, n_values])))
+                                   (tf.constant(0), tf.zeros([_MAX_EPOCHS, self.n_values])))
         return history
 
     def _evaluate_graph(self, X, Y, W, n):

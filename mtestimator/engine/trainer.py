@@ -18,7 +18,8 @@ before it).
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head..., log-variance...]``:
-the log-variances with learned loss weights only, ``n_values`` in all),
+the log-variances at each epoch's end, with learned loss weights only;
+``n_values`` in all),
 ``_evaluate`` (losses on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values

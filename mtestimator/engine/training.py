@@ -182,7 +182,9 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
                                       model.trainable_variables)
         if settings.schedule is None:
             model.optimizer.learning_rate = settings.learning_rate
-    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
+    learned = learned_weights.callbacks(networks.losses(spec, model)) if spec.uncertainty \
+        else []
+    callbacks = [*callbacks, *learned, keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=settings.patience, restore_best_weights=True))
