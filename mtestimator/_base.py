@@ -130,6 +130,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
         trunk.check(owner)
+        trunk.check_seeded(owner, self.random_state)
         return heads, trunk
 
     # -- targets --------------------------------------------------------------------
@@ -199,6 +200,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         Diverged, Trained, train = engine.Diverged, engine.Trained, engine.train
         check_loss_weights(self)  # one weight per head: point to the heads' loss_weight
         validate_params(self)
+        engine.warn_slow_path(self.callbacks, type(self).__name__)  # once per fit
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."

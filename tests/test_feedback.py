@@ -17,7 +17,10 @@ from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
 from mtestimator.engine import cache as _cache, training as _training
 from mtestimator.engine.trainer import needs_batch_hooks, reads_logs_only
 
-pytestmark = pytest.mark.backend  # callbacks, progress, Ctrl-C and the trainer cache: per backend
+# callbacks, progress, Ctrl-C and the trainer cache: per backend; callbacks with per-batch
+# hooks are deliberate here (test_slow_path_warns_once_naming_the_callback checks the warning)
+pytestmark = [pytest.mark.backend,
+              pytest.mark.filterwarnings("ignore:Callback .* per-batch:UserWarning")]
 
 X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
                                       random_state=0)
@@ -60,6 +63,33 @@ class BatchHook(keras.callbacks.Callback):
 ])
 def test_which_callbacks_need_keras_fit(callback, general):
     assert needs_batch_hooks(callback) is general
+
+
+class _Trained(Exception):
+    pass
+
+
+def test_slow_path_warns_once_naming_the_callback(monkeypatch):
+    """The user's step: a per-batch callback made a fit 44x slower without a word
+    (the warning comes before training: the training itself is left out here)."""
+    import warnings
+
+    def train(*args, **kwargs):
+        raise _Trained
+
+    monkeypatch.setattr(_training, "train", train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for callbacks in ([EpochRecorder(), BatchHook(), BatchHook()],
+                          [EpochRecorder()]):  # the fast path: no warning
+            with pytest.raises(_Trained):
+                MultiLabelMLPClassifier((4,), epochs=1, callbacks=callbacks).fit(X, Y)
+    slow = [str(w.message) for w in caught if "per-batch" in str(w.message)]
+    assert len(slow) == 1, slow
+    assert slow[0].startswith("Callback BatchHook implements on_train_batch_end, a per-batch "
+                              "or evaluation hook: MultiLabelMLPClassifier trains through "
+                              "Keras's own model.fit")
+    assert "do the work in on_epoch_end" in slow[0]
 
 
 @pytest.mark.parametrize("callback, expected", [

@@ -10,7 +10,8 @@ from sklearn.datasets import make_multilabel_classification
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
 from mtestimator.engine import cache as _cache, training as _training
 
-pytestmark = pytest.mark.backend  # the engine's training paths, per backend
+# the engine's training paths, per backend; the general path's callbacks are deliberate
+pytestmark = [pytest.mark.backend, pytest.mark.filterwarnings("ignore:Callback .* per-batch:UserWarning")]
 
 X, Y = make_multilabel_classification(n_samples=150, n_features=6, n_classes=3,
                                       random_state=0)

@@ -39,7 +39,8 @@ from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "LOG_VARIANCE", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "LOG_VARIANCE", "SCHEDULES", "WARMUP_FRACTION",
+           "batch_capacity", "batch_hook",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
 #: The share of the steps that "linear_warmup_cosine" warms up over.
@@ -95,16 +96,21 @@ _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
                 "on_test_batch_begin", "on_test_batch_end")
 
 
-def needs_batch_hooks(callback):
-    """Whether ``callback`` needs Keras's own ``model.fit``: it implements a
-    per-batch or evaluation hook. TerminateOnNaN is the exception: the epoch
-    loop stops on a non-finite loss itself."""
+def batch_hook(callback):
+    """The first per-batch or evaluation hook ``callback`` implements (which
+    needs Keras's own ``model.fit``), or None. TerminateOnNaN is the
+    exception: the epoch loop stops on a non-finite loss itself."""
     if isinstance(callback, keras.callbacks.TerminateOnNaN):
-        return False
+        return None
     if isinstance(callback, keras.callbacks.ModelCheckpoint) and callback.save_freq == "epoch":
-        return False
-    return any(not getattr(getattr(callback, hook), "_is_default", False)
-               for hook in _BATCH_HOOKS)
+        return None
+    return next((hook for hook in _BATCH_HOOKS
+                 if not getattr(getattr(callback, hook), "_is_default", False)), None)
+
+
+def needs_batch_hooks(callback):
+    """Whether ``callback`` needs Keras's own ``model.fit`` (:func:`batch_hook`)."""
+    return batch_hook(callback) is not None
 
 
 def reads_logs_only(callback):

@@ -25,6 +25,7 @@ from ``keras.backend.backend()``; the estimators never see which.
 """
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -34,9 +35,10 @@ from . import learned_weights, networks, optimizers
 from .cache import checkout
 from .forward import dense_forward, extract_dense_layers
 from .networks import transferable_variables
-from .trainer import needs_batch_hooks
+from .trainer import batch_hook, needs_batch_hooks
 
-__all__ = ["Diverged", "Trained", "backend_module", "build", "jit_compile", "predict", "train"]
+__all__ = ["Diverged", "Trained", "backend_module", "build", "jit_compile", "predict", "train",
+           "warn_slow_path"]
 
 _PREDICT_CHUNK = 8192  # rows per eager Keras call
 _DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
@@ -131,6 +133,21 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
                 dst.assign(src)
             state = optimizers.optimizer_state(trainer.optimizer)
     return Trained(model, state, {k: [float(v) for v in vals] for k, vals in history.items()})
+
+
+def warn_slow_path(callbacks, owner):
+    """A UserWarning naming the first of ``callbacks`` that sends training
+    through Keras's own ``fit`` (the general path), and the hook that does."""
+    for callback in callbacks or ():
+        hook = batch_hook(callback)
+        if hook is not None:
+            warnings.warn(
+                f"Callback {type(callback).__name__} implements {hook}, a per-batch or "
+                f"evaluation hook: {owner} trains through Keras's own model.fit instead of "
+                "its compiled training, often 10 to 50 times slower. To keep the fast "
+                "path, do the work in on_epoch_end (epoch hooks run on the compiled path, "
+                "after every epoch), or leave the callback out.", UserWarning, stacklevel=4)
+            return
 
 
 def _check_finite(losses):
