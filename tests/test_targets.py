@@ -382,13 +382,17 @@ def test_saved_dtypes_are_checked_and_older_files_fall_back(dtyped, tmp_path):
 
     dtyped.save(tmp_path / "d.mtest")
 
-    def damage(meta):
-        meta["heads"][0][2]["target_dtypes_"] = [{"dtype": "object"}]
+    for value, match in [
+            ([{"dtype": "object"}], r"target_dtypes_ is a list of 1 item; expected null or "
+                                    r"a list of null"),
+            ([None, None], r"target_dtypes_ has 2 entries; expected one per column of the "
+                           r"head \(1\)")]:
+        def damage(meta):
+            meta["heads"][0][2]["target_dtypes_"] = value
 
-    _rewrite(tmp_path / "d.mtest", tmp_path / "bad.mtest", damage)
-    with pytest.raises(ValueError, match=r"heads\[0\].*target_dtypes_ is a list of 1 item; "
-                                         r"expected null or a list of null"):
-        mtestimator.load(tmp_path / "bad.mtest")
+        _rewrite(tmp_path / "d.mtest", tmp_path / "bad.mtest", damage)
+        with pytest.raises(ValueError, match=r"heads\[0\].*" + match):
+            mtestimator.load(tmp_path / "bad.mtest")
 
     def format4(meta):
         meta["version"] = 4

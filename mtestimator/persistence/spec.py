@@ -381,7 +381,10 @@ class TargetDtypes(Declaration):
 
     def relate(self, value, path, state, context):
         columns = context["heads"][context["name"]][1].get("columns")
-        n = len(columns) if isinstance(columns, list) else None if columns is None else 1
+        # a list: one entry per column; a str or int: one; None or a tuple (several
+        # columns, or one MultiIndex column): as y had them
+        n = len(columns) if isinstance(columns, list) else \
+            1 if isinstance(columns, (str, int)) else None
         if value is not None and n is not None and len(value) != n:
             raise Damage(f"{path} has {len(value)} entries; expected one per column of the "
                          f"head ({n})")
