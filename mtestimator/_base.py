@@ -130,7 +130,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
         trunk.check(owner)
-        trunk.check_seeded(owner, self.random_state)
+        getattr(trunk, "check_seeded", lambda *_: None)(owner, self.random_state)  # optional
         return heads, trunk
 
     # -- targets --------------------------------------------------------------------

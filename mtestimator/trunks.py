@@ -117,9 +117,6 @@ class BaseTrunk(BaseEstimator):
         """Validate the parameters beyond ``_parameter_constraints``."""
         validate_params(self)
 
-    def check_seeded(self, owner, random_state):
-        """Hook: warn when fits with the same ``random_state`` will differ anyway."""
-
     def cache_key(self):
         """What makes two networks of this trunk the same architecture."""
         return (type(self).__name__, repr(sorted(self.get_params(deep=False).items())))
@@ -374,6 +371,8 @@ class KerasTrunk(BaseTrunk):
         check_signature(self.build_fn)
 
     def check_seeded(self, owner, random_state):
+        """Warn when fits with the same ``random_state`` will differ anyway (an
+        optional trunk hook, called at each fit)."""
         if random_state is not None:
             warn_unseeded(self.build_fn, owner)
 
