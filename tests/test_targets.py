@@ -316,9 +316,16 @@ DTYPE_HEADS = [(c, ClassificationHead(c)) for c in ("kind", "count", "word", "fl
     ("tags", MultiLabelHead(["t1", "t2"])), ("size", RegressionHead("size"))]
 
 
-@pytest.fixture(scope="module")
-def dtyped():
+@functools.cache
+def _dtyped():
+    """Fitted once per process (a module fixture may be set up again on another
+    pytest-xdist batch)."""
     return net(DTYPE_HEADS, epochs=1).fit(XD, YD)
+
+
+@pytest.fixture
+def dtyped():
+    return _dtyped()
 
 
 def _same_dtypes(pred, y=YD):
