@@ -33,9 +33,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
 
-from ._columns import validate_columns
+from ._columns import check_text_input, validate_columns
 from ._compat import Interval, StrOptions, check_sample_weight, validate_params
 from ._concurrency import fitting
+from ._dtypes import describe
 from ._fitted import FittedNetworks
 from ._protocol import SklearnProtocol
 from ._targets import classes_of, conditions, split_targets, validation_split
@@ -130,6 +131,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             raise ValueError(f"{owner} needs at least one head; got none.")
         trunk = self._make_trunk()
         trunk.check(owner)
+        getattr(trunk, "check_seeded", lambda *_: None)(owner, self.random_state)  # optional
         return heads, trunk
 
     # -- targets --------------------------------------------------------------------
@@ -199,6 +201,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         Diverged, Trained, train = engine.Diverged, engine.Trained, engine.train
         check_loss_weights(self)  # one weight per head: point to the heads' loss_weight
         validate_params(self)
+        engine.warn_slow_path(self.callbacks, type(self).__name__)  # once per fit
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -286,6 +289,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                 fit_kw = {"classes": given} if given is not None and \
                     head.kind == "classifier" else {}
                 head.fit(part, sample_weight=w if on is None else w[on], **fit_kw)
+                head.target_dtypes_ = describe(parts[name], head.kind)  # for predict
             natural[name] = head.transform_targets(parts[name])
             Y[name], row_weight = head.encode(natural[name])
             if on is not None:
@@ -315,7 +319,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             self._fitted_with = self._fit_settings()
             self._X_dtype = "string" if X.dtype.kind == "U" else "float32"
             self._optimizer_state = {}  # by network key, as _keras_networks()
-        self._check_backend_input()
+        check_text_input(self._X_dtype, self._joint)
         prep = SimpleNamespace(X=X, Y=Y, W=W, natural=natural, validation=None,
                                natural_val=None, epochs=1 if partial else self.epochs,
                                schedule=None if partial else self.learning_rate_schedule)
@@ -425,23 +429,6 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
     def _fit_settings(self):
         """What partial_fit cannot change besides the network's layers."""
         return {"optimizer": self.optimizer, "uncertainty": bool(self._uncertainty())}
-
-    def _check_backend_input(self):
-        if self._X_dtype == "string" and not self._joint:
-            raise ValueError(
-                "SeparateNetworks trains each head through scikeras, which takes numeric "
-                "X only; X holds strings (a text KerasTrunk). Vectorise the text before "
-                "the estimator, or use MultiTaskEstimator."
-            )
-        if self._X_dtype == "string":
-            keras = imports.keras()
-
-            if keras.backend.backend() != "tensorflow":
-                raise ValueError(
-                    "String input (a text KerasTrunk) trains on the TensorFlow backend "
-                    f"only; the Keras backend is {keras.backend.backend()!r}. Set "
-                    "KERAS_BACKEND=tensorflow, or vectorise the text before the estimator."
-                )
 
     def _loss_weights(self):
         """Each head's static weight in the total loss; None with learned weights."""

@@ -7,12 +7,11 @@ different scales are a warning that says what to do. TabularTrunk encodes
 and scales the columns itself; KerasTrunk takes what its model takes.
 """
 
-import numbers
 import warnings
 
 import numpy as np
 
-__all__ = ["check_X_columns", "validate_columns", "warn_on_scales"]
+__all__ = ["check_X_columns", "check_text_input", "validate_columns", "warn_on_scales"]
 
 
 def validate_columns(trunk, estimator, X, reset):
@@ -103,3 +102,25 @@ def warn_on_scales(X, names, trunk_name):
         "features (StandardScaler in a Pipeline), or use trunk=TabularTrunk() (from "
         "mtestimator.trunks), which scales each column itself.",
         UserWarning, stacklevel=5)
+
+
+def check_text_input(x_dtype, joint):
+    """Strings in X (a text KerasTrunk) train on TensorFlow, in one network:
+    an error naming the fix otherwise."""
+    if x_dtype != "string":
+        return
+    if not joint:
+        raise ValueError(
+            "SeparateNetworks trains each head through scikeras, which takes numeric "
+            "X only; X holds strings (a text KerasTrunk). Vectorise the text before "
+            "the estimator, or use MultiTaskEstimator."
+        )
+    from .engine import imports
+
+    keras = imports.keras()
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "String input (a text KerasTrunk) trains on the TensorFlow backend "
+            f"only; the Keras backend is {keras.backend.backend()!r}. Set "
+            "KERAS_BACKEND=tensorflow, or vectorise the text before the estimator."
+        )

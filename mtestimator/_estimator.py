@@ -116,9 +116,12 @@ class MultiTaskEstimator(BaseMultiTask):
     model_ : keras.Model
         The trained network; one output per head, named as the head.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``<head>_loss``, each head's metric
+        Per-epoch ``loss`` (what was minimised), ``<head>_loss`` (each
+        head's own loss, unweighted), each head's metric
         (``<head>_accuracy``, ``<head>_binary_accuracy``, ``<head>_r2``: see
-        :mod:`mtestimator.engine.metrics`), and ``val_*`` with early stopping.
+        :mod:`mtestimator.engine.metrics`) and ``val_*`` with early stopping;
+        with ``loss_weights="auto"`` also ``<head>_log_variance``, the
+        learned ``s`` (at each epoch's end) of ``loss = sum(exp(-s) L + s)``.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int

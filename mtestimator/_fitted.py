@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._concurrency import reading
-from ._targets import assemble, decode_all
+from ._targets import assemble, column_list, decode_all
 from .engine import imports
 from .persistence.estimator_state import ColumnNames, FeatureNames, Features, FitSettings, \
     HeadCopy, History, Iterations, Seed, Shape, TargetLayout
@@ -126,9 +126,10 @@ class FittedNetworks:
                              f"{list(heads)!r}.")
         return heads[name]
 
-    def _assemble(self, predictions, X):
-        """Head predictions in the layout of y."""
-        return assemble(predictions, self.heads_, self._target_layout,
+    def _assemble(self, predictions, X, heads=None, layout=False):
+        """Head predictions in the layout of y (or of ``layout``: some heads' columns)."""
+        return assemble(predictions, self.heads_ if heads is None else heads,
+                        self._target_layout if layout is False else layout,
                         self._target_frame_columns, frame_output=self._frame_output,
                         index=X.index if isinstance(X, pd.DataFrame) else None)
 
@@ -165,8 +166,28 @@ class FittedNetworks:
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_columns)
+        y_pred : ndarray, Series or DataFrame
+            As :meth:`predict` gives this head's columns: when y was a
+            DataFrame, a Series (a head of one column, named as it) or a
+            DataFrame, with X's index when X is a DataFrame and the dtypes of
+            y's columns; else an array of shape (n_samples,) or
+            (n_samples, n_columns).
         """
+        pred = self._predict_head_values(X, head)
+        frame_columns = self._target_frame_columns
+        if not (self._frame_output and frame_columns is not None):
+            return pred
+        fitted = self._head(head)
+        layout = self._target_layout
+        if layout is not None:
+            layout = [(key, name) for key, name in layout if name == head]
+        out = self._assemble({head: pred}, X, [(head, fitted)], layout)
+        single = column_list(head, fitted.columns, frame_columns)[0]
+        return out.iloc[:, 0] if layout is not None and single else out
+
+    @reading
+    def _predict_head_values(self, X, head):
+        """One head's decoded predictions as NumPy (what scorers compare)."""
         fitted = self._head(head)
         needed = [head] if fitted.when is None else [head, fitted.condition_head_]
         return decode_all(self.heads_, self._predict_raw(X, needed), [head])[head]

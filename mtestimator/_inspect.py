@@ -266,8 +266,10 @@ def _notes(est, history, auto):
     if kept is not None:
         notes.append(f"Early stopping kept the weights of epoch {kept} (lowest val_loss).")
     if auto:
-        notes.append("With loss_weights='auto' a head's loss is exp(-s) * L + s, s its "
-                     "learned log-variance; its weight is exp(-s).")
+        notes.append("With loss_weights='auto' the train and val losses above are each "
+                     "head's own loss L, unweighted; the network minimised the sum of "
+                     "exp(-s) * L + s, s the head's learned log-variance "
+                     "(history_['<head>_log_variance']), its weight exp(-s).")
     return notes
 
 

@@ -92,9 +92,11 @@ class JointRegressorClassifier(BasePreset):
     model_ : keras.Model
         The trained network; outputs ``"regression"`` and ``"classification"``.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``regression_loss``, ``classification_loss``, the
-        heads' metrics ``regression_r2`` and ``classification_accuracy`` (and
-        ``val_*`` with early stopping).
+        Per-epoch ``loss`` (what was minimised), ``regression_loss``,
+        ``classification_loss`` (each head's own loss, unweighted), the heads'
+        metrics ``regression_r2`` and ``classification_accuracy``, and
+        ``val_*`` with early stopping; with ``loss_weights="auto"`` also
+        ``<head>_log_variance``, the learned ``s`` of ``loss = sum(exp(-s) L + s)``.
     n_iter_ : int
     n_features_in_ : int
         Columns of X (timesteps for sequence trunks).

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
+from ._dtypes import restore
 from .heads import _missing_mask
 
 __all__ = ["assemble", "classes_of", "conditions", "decode_all", "split_targets", "validation_split"]
@@ -206,19 +207,30 @@ def decode_all(fitted_heads, raw, names=None):
     return {n: out[n] for n in names}
 
 
+def _dtypes_of(head, n):
+    """A head's ``target_dtypes_`` (one per column; None each before it had them)."""
+    specs = getattr(head, "target_dtypes_", None)
+    return specs if specs is not None and len(specs) == n else [None] * n
+
+
 def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, index):
     """Head predictions in the layout of y (a DataFrame with ``index`` when y
-    was one and ``frame_output``)."""
+    was one and ``frame_output``, each column in y's dtype: :mod:`._dtypes`).
+    A layout holding only some heads' columns gives those columns."""
     frame = frame_output and frame_columns is not None
     if layout is None:  # one head on the whole y
         (out,) = predictions.values()
         if frame:
+            specs = _dtypes_of(fitted_heads[0][1], len(frame_columns))
             if out.ndim == 1:
-                return pd.Series(out, index=index,
+                return pd.Series(restore(out, specs[0]), index=index,
                                  name=frame_columns[0]
                                  if len(frame_columns) == 1 else None)
-            return pd.DataFrame(out, columns=frame_columns,
-                                index=index)
+            table = pd.DataFrame(out, columns=frame_columns, index=index)
+            for i, spec in enumerate(specs):
+                if spec is not None:
+                    table.isetitem(i, restore(out[:, i], spec))
+            return table
         return out
     columns = {}
     available = frame_columns if frame_columns is not None else [k for k, _ in layout]
@@ -229,12 +241,13 @@ def assemble(predictions, fitted_heads, layout, frame_columns, *, frame_output, 
         # the head's own column order: the order of its outputs
         keys = [_key(name, col, available, frame_columns is not None)
                 for col in column_list(name, head.columns, frame_columns)[1]]
+        specs = _dtypes_of(head, len(keys)) if frame else [None] * len(keys)
         for i, key in enumerate(keys):
-            columns[key] = pred if pred.ndim == 1 else pred[:, i]
-    ordered = [columns[key] for key, _ in layout]
+            columns[key] = restore(pred if pred.ndim == 1 else pred[:, i], specs[i])
     if frame:
         return pd.DataFrame({key: columns[key] for key, _ in layout},
                             index=index)
+    ordered = [columns[key] for key, _ in layout]
     if all(c.dtype.kind in "biuf" for c in ordered):
         return np.column_stack(ordered).astype(np.result_type(*ordered))
     out = np.empty((len(ordered[0]), len(ordered)), dtype=object)

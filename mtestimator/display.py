@@ -5,6 +5,7 @@ module (or ``mtestimator``) never imports it.
 """
 
 import numbers
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ __all__ = ["HistoryDisplay"]
 _VAL = "val_"
 _LOSS = "loss"
 _SUFFIX = "_loss"
+_LOG_VARIANCE = "_log_variance"  # a head's learned log-variance (loss_weights="auto")
 
 
 def _split_history_keys(history):
@@ -40,6 +42,36 @@ def _split_history_keys(history):
     return total, heads
 
 
+def _label(key, learned):
+    """A curve's legend label: its key, and under learned loss weights what it is."""
+    if not learned:
+        return key
+    if key in (_LOSS, _VAL + _LOSS):
+        return f"{key} (minimised: sum of exp(-s) L + s)"
+    return f"{key} (the head's own, unweighted)"
+
+
+def _log_axis(ax, curves):
+    """A log loss axis; a symmetric log one (``symlog``), with a warning
+    naming the curves, when some drawn value is 0 or negative (the total
+    under ``loss_weights="auto"``), which a log axis would drop."""
+    values = np.concatenate([np.asarray(y, dtype=float) for y in curves.values()])
+    values = values[np.isfinite(values)]
+    bad = [k for k, y in curves.items() if np.any(np.asarray(y, dtype=float) <= 0)]
+    if not bad:
+        ax.set_yscale("log")
+        return
+    nonzero = np.abs(values[values != 0])
+    linthresh = float(nonzero.min()) if nonzero.size else 1.0
+    warnings.warn(
+        f"log_scale=True: the curves {bad} have values <= 0 (down to {values.min():.4g}), "
+        "which a log axis cannot show; drawn on a symmetric log axis instead "
+        f"(matplotlib's 'symlog', linear within +-{linthresh:.3g} of 0). Pass "
+        "log_scale=False, or heads=[...] with positive curves only, to avoid it.",
+        UserWarning, stacklevel=3)
+    ax.set_yscale("symlog", linthresh=linthresh)
+
+
 def _is_epoch_index(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
@@ -48,7 +80,9 @@ class HistoryDisplay:
     """Training history visualization: the loss of each epoch.
 
     Draws, per epoch, the total training loss (``history["loss"]``) and each
-    head's training loss (``history["<head>_loss"]``); the validation curves
+    head's training loss (``history["<head>_loss"]``: the head's own loss,
+    unweighted also under ``loss_weights="auto"``, whose total is
+    ``sum(exp(-s) L + s)``: the legend then says which is which); the validation curves
     (``val_loss``, ``val_<head>_loss``), when present, are dashed and share
     the colour of the matching training curve. A vertical line and a point
     mark the epoch whose weights the estimator kept.
@@ -170,8 +204,11 @@ class HistoryDisplay:
             ``history["regression_loss"]``); None: every head. The total
             loss is always drawn when the history has it.
         log_scale : bool, default=False
-            Whether the loss axis is logarithmic (for positive losses: the
-            total of ``loss_weights="auto"`` may be negative).
+            Whether the loss axis is logarithmic. When a drawn value is 0 or
+            negative (the total loss under ``loss_weights="auto"``,
+            ``exp(-s) L + s``, may be), a UserWarning names the curves and the
+            axis is a symmetric log one (matplotlib's ``"symlog"``), so that no
+            value is dropped.
         name : str, default=None
             Title of the legend; None: `estimator_name`.
         line_kw : dict, default=None
@@ -200,17 +237,18 @@ class HistoryDisplay:
         line_kw = {} if line_kw is None else line_kw
 
         self.lines_ = {}
+        learned = any(str(k).endswith(_LOG_VARIANCE) for k in self.history)
         for train_key, val_key in pairs:
             color = None
             if train_key is not None:
                 y = curves[train_key]
-                style = validate_style_kwargs({"label": train_key}, line_kw)
+                style = validate_style_kwargs({"label": _label(train_key, learned)}, line_kw)
                 (line,) = ax.plot(np.arange(1, len(y) + 1), y, **style)
                 self.lines_[train_key] = line
                 color = line.get_color()
             if val_key is not None:
                 y = curves[val_key]
-                default = {"label": val_key, "linestyle": "--"}
+                default = {"label": _label(val_key, learned), "linestyle": "--"}
                 if color is not None:
                     default["color"] = color
                 style = validate_style_kwargs(default, line_kw)
@@ -239,7 +277,7 @@ class HistoryDisplay:
         ax.set_ylabel("loss")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if log_scale:
-            ax.set_yscale("log")
+            _log_axis(ax, {k: curves[k] for k in self.lines_})
         name = self.estimator_name if name is None else name
         ax.legend(title=name)
 

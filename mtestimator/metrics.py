@@ -114,7 +114,7 @@ class _HeadScorer(BaseScorer):
             if fitted.kind == "classifier" and y_pred.shape[1] == 2:
                 y_pred = y_pred[:, 1]
         else:
-            y_pred = final.predict_head(Xt, head)
+            y_pred = final._predict_head_values(Xt, head)
         # rows without this head's target are not scored
         keep = fitted.labelled(y_true)
         y_true = np.asarray(y_true)[keep]

@@ -18,11 +18,11 @@ until a network is built.
   (experts mixed by one gate per head): in their own modules.
 """
 
-import inspect
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from ._build_fn import check_signature, takes_seed, warn_unseeded
 from ._compat import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
@@ -186,10 +186,10 @@ class KerasTrunk(BaseTrunk):
         ``build_fn(input_shape)`` returns a Keras model (or layer) from one
         batch of samples of shape ``(batch, *input_shape)`` to a 2-D feature
         tensor ``(batch, n_features)``. If it also accepts a ``seed``
-        argument it receives an int seed (the estimator's ``random_state``,
-        or a fresh one per fit when that is None), to seed its initializers
-        and dropout layers; otherwise its layers are as random as it makes
-        them.
+        argument (or ``**kwargs``) it receives an int seed (the estimator's
+        ``random_state``, or a fresh one per fit when that is None), to seed
+        its initializers and dropout layers; otherwise its layers are as
+        random as it makes them, and a fit with a ``random_state`` warns.
     input_dtype : {"float32", "string"} or None, default=None
         What X holds. ``None``: strings if X is an array of strings (text),
         else float32 numbers.
@@ -230,20 +230,13 @@ class KerasTrunk(BaseTrunk):
                 "est.set_params(trunk__build_fn=my_build_fn)."
             )
         super().check(owner)
-        try:
-            params = inspect.signature(self.build_fn).parameters
-        except (TypeError, ValueError):  # a builtin without a signature
-            return
-        required = [p for p in params.values() if p.default is p.empty and p.kind in
-                    (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        takes = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-                    for p in params.values())
-        if not takes or len(required) > 1 + ("seed" in params):
-            raise TypeError(
-                f"KerasTrunk's build_fn={self.build_fn!r} must take the input shape as its "
-                "one argument (and optionally seed=): build_fn(input_shape) returning a "
-                f"Keras model; its signature is {inspect.signature(self.build_fn)}."
-            )
+        check_signature(self.build_fn)
+
+    def check_seeded(self, owner, random_state):
+        """Warn when fits with the same ``random_state`` will differ anyway (an
+        optional trunk hook, called at each fit)."""
+        if random_state is not None:
+            warn_unseeded(self.build_fn, owner)
 
     def cache_key(self):
         # the function object itself (held by the key, so its id is never reused)
@@ -277,9 +270,7 @@ class KerasTrunk(BaseTrunk):
         return X
 
     def build(self, inputs, seeds):
-        kwargs = {}
-        if "seed" in inspect.signature(self.build_fn).parameters:
-            kwargs["seed"] = next(seeds)
+        kwargs = {"seed": next(seeds)} if takes_seed(self.build_fn) else {}
         model = self.build_fn(tuple(inputs.shape[1:]), **kwargs)
         if not callable(model) or not hasattr(model, "trainable_weights"):
             raise ValueError(

@@ -161,6 +161,22 @@ def test_log_scale(joint):
     assert HistoryDisplay.from_estimator(joint, log_scale=True).ax_.get_yscale() == "log"
 
 
+def test_log_scale_keeps_zero_and_negative_losses():
+    """loss_weights="auto": a negative total is drawn on a symlog axis, with a warning."""
+    history = {"loss": [1.2, -0.4, -2.97], "k_loss": [0.7, 0.4, 0.3],
+               "k_log_variance": [-0.1, -0.8, -1.9], "val_loss": [1.0, -0.5, -2.5],
+               "val_k_loss": [0.6, 0.35, 0.32]}
+    with pytest.warns(UserWarning, match=r"log_scale=True: the curves \['loss', 'val_loss'\] "
+                                         r"have values <= 0 \(down to -2\.97\).*'symlog'"):
+        disp = HistoryDisplay(history).plot(log_scale=True)
+    assert disp.ax_.get_yscale() == "symlog"
+    assert sorted(disp.lines_) == ["k_loss", "loss", "val_k_loss", "val_loss"]
+    assert disp.best_epoch_marker_.get_ydata()[0] == -2.5  # the kept epoch, still drawn
+    labels = [line.get_label() for line in disp.lines_.values()]
+    assert "loss (minimised: sum of exp(-s) L + s)" in labels
+    assert "k_loss (the head's own, unweighted)" in labels
+
+
 def test_draws_on_the_given_ax(joint_es):
     fig, (left, right) = plt.subplots(1, 2)
     disp = HistoryDisplay.from_estimator(joint_es, ax=right)

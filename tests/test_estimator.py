@@ -310,6 +310,39 @@ def test_keras_trunk_cnn_on_digit_images():
     assert est.input_shape_ == (8, 8, 1)
 
 
+def _dense(input_shape, seed=None):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(
+        3, kernel_initializer=keras.initializers.GlorotUniform(seed))])
+
+
+def test_keras_trunk_without_seed_warns_and_kwargs_get_the_seed():
+    """The user's step: a build_fn without seed gave other results at each seeded fit."""
+    import warnings
+
+    def no_seed(input_shape):
+        return _dense(input_shape)
+
+    def any_kwargs(input_shape, **kwargs):
+        seen.append(kwargs["seed"])
+        return _dense(input_shape, kwargs["seed"])
+
+    def fit(build_fn, random_state=0):
+        return MultiTaskEstimator([("y", RegressionHead())], trunk=KerasTrunk(build_fn),
+                                  epochs=1, random_state=random_state).fit(X, X[:, 0])
+
+    with pytest.warns(UserWarning, match=r"build_fn \(.*no_seed\) without a 'seed' argument"
+                                         r".*same random_state give different results\. "
+                                         r"Add a seed parameter"):
+        fit(no_seed)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: unseeded, or the seed reaches build_fn
+        fit(no_seed, random_state=None)
+        a, b = fit(any_kwargs), fit(any_kwargs)
+    assert isinstance(seen[0], int) and seen[0] == seen[1]
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
 def test_keras_trunk_checks_its_output_and_input():
     def not_flat(input_shape):
         return keras.Sequential([keras.Input(input_shape), keras.layers.Conv2D(2, 3)])

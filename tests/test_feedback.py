@@ -17,7 +17,10 @@ from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
 from mtestimator.engine import cache as _cache, training as _training
 from mtestimator.engine.trainer import needs_batch_hooks, reads_logs_only
 
-pytestmark = pytest.mark.backend  # callbacks, progress, Ctrl-C and the trainer cache: per backend
+# callbacks, progress, Ctrl-C and the trainer cache: per backend; callbacks with per-batch
+# hooks are deliberate here (test_slow_path_warns_once_naming_the_callback checks the warning)
+pytestmark = [pytest.mark.backend,
+              pytest.mark.filterwarnings("ignore:Callback .* per-batch:UserWarning")]
 
 X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
                                       random_state=0)
@@ -60,6 +63,33 @@ class BatchHook(keras.callbacks.Callback):
 ])
 def test_which_callbacks_need_keras_fit(callback, general):
     assert needs_batch_hooks(callback) is general
+
+
+class _Trained(Exception):
+    pass
+
+
+def test_slow_path_warns_once_naming_the_callback(monkeypatch):
+    """The user's step: a per-batch callback made a fit 44x slower without a word
+    (the warning comes before training: the training itself is left out here)."""
+    import warnings
+
+    def train(*args, **kwargs):
+        raise _Trained
+
+    monkeypatch.setattr(_training, "train", train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for callbacks in ([EpochRecorder(), BatchHook(), BatchHook()],
+                          [EpochRecorder()]):  # the fast path: no warning
+            with pytest.raises(_Trained):
+                MultiLabelMLPClassifier((4,), epochs=1, callbacks=callbacks).fit(X, Y)
+    slow = [str(w.message) for w in caught if "per-batch" in str(w.message)]
+    assert len(slow) == 1, slow
+    assert slow[0].startswith("Callback BatchHook implements on_train_batch_end, a per-batch "
+                              "or evaluation hook: MultiLabelMLPClassifier trains through "
+                              "Keras's own model.fit")
+    assert "do the work in on_epoch_end" in slow[0]
 
 
 @pytest.mark.parametrize("callback, expected", [
@@ -174,7 +204,36 @@ def test_reduce_lr_on_plateau_changes_the_fast_path_rate():
 def test_verbose_1_shows_a_progress_bar_with_losses(capsys):
     JointRegressorClassifier((8,), epochs=3, random_state=0, verbose=1).fit(X, YJ)
     err = capsys.readouterr().err
-    assert "3/3" in err and "regression_loss" in err and "JointRegressorClassifier" in err
+    assert "3/3" in err and "JointRegressorClassifier" in err
+    assert "regression " in err and "classification " in err  # the losses, below the bar
+
+
+def test_verbose_1_keeps_bar_and_losses_readable_in_80_columns():
+    """The user's step: in a 100-column terminal the bar shrank to one character
+    and the validation losses were cut off."""
+    import io
+    import re
+
+    from mtestimator.engine.progress import make_progress
+
+    logs = {"loss": 1.2345, **{f"{h}_loss": 0.5 + i for i, h in enumerate(
+        ("size", "species", "tags"))}, "val_loss": 1.3456,
+        **{f"val_{h}_loss": 0.75 + i for i, h in enumerate(("size", "species", "tags"))}}
+    for width in (80, 100):
+        out = io.StringIO()
+        bar = make_progress(1, 100, "MultiTaskEstimator", file=out, ncols=width)
+        for epoch in range(3):
+            bar.update(epoch, logs, 0.05)
+        bar.close()
+        lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)
+                 for line in re.split(r"[\r\n]", out.getvalue())]
+        assert max(map(len, lines)) <= width
+        meter = [line for line in lines if "3/100" in line][-1]
+        assert len(re.search(r"\|(.*)\|", meter).group(1)) >= 10  # a bar, not a character
+        shown = " ".join(lines[-4:])
+        for text in ("loss 1.234 (val 1.346)", "size 0.5 (val 0.75)",
+                     "species 1.5 (val 1.75)", "tags 2.5 (val 2.75)"):
+            assert text in shown, (text, lines[-4:])
 
 
 def test_verbose_2_prints_one_line_per_epoch(capsys):

@@ -153,6 +153,9 @@ def test_summary_joint_preset_learned_weights(joint_auto):
                                 f"(trunk {trunk:,} + heads {heads:,} + learned loss "
                                 "weights 2)")
     assert "loss_weights='auto'" in text
+    # the user's step: the train loss of a cross-entropy head is its own (unweighted) loss
+    assert float(table["classification"]["train loss"]) > 0
+    assert "losses above are each head's own loss L, unweighted" in " ".join(text.split())
 
 
 def test_summary_multilabel_preset(multilabel):

@@ -252,8 +252,8 @@ CASES = [
      r"version is the string '2'; expected an integer"),
     ("version-bool", "ml", json_edit(setitem("version", True)),
      r"version is true; expected an integer"),
-    ("version-future", "ml", json_edit(setitem("version", 5)),
-     r"has format version 5; this mtestimator reads version 4 \(and 2, 3\)"),
+    ("version-future", "ml", json_edit(setitem("version", 6)),
+     r"has format version 6; this mtestimator reads version 5 \(and 2, 3, 4\)"),
     ("class-int", "ml", json_edit(setitem("class", 5)),
      r"class is the integer 5; expected the name of an estimator class, one of "
      r"\[.*'MultiLabelMLPClassifier', 'MultiTaskEstimator'.*\]"),

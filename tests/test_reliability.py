@@ -36,6 +36,9 @@ from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier, Multi
 from mtestimator.heads import ClassificationHead, MultiLabelHead, RegressionHead
 from mtestimator.trunks import Conv1DTrunk, KerasTrunk, MLPTrunk, RecurrentTrunk
 
+# callbacks with per-batch hooks (Keras's own fit) are deliberate here
+pytestmark = pytest.mark.filterwarnings("ignore:Callback .* per-batch:UserWarning")
+
 rng = np.random.RandomState(0)
 X = rng.normal(size=(60, 4))
 YM = (X[:, :3] + rng.normal(scale=0.5, size=(60, 3)) > 0).astype(int)
@@ -95,15 +98,15 @@ def _seeded_dense(input_shape, seed=None):
         keras.layers.Dropout(0.1, seed=seed)])
 
 
-def _not_flat(input_shape):
+def _not_flat(input_shape, seed=None):
     return keras.Sequential([keras.Input(input_shape), keras.layers.Reshape((2, 2))])
 
 
-def _returns_none(input_shape):
+def _returns_none(input_shape, seed=None):
     return None
 
 
-def _raises(input_shape):
+def _raises(input_shape, seed=None):
     raise ZeroDivisionError("build_fn failed")
 
 

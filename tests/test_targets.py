@@ -213,9 +213,10 @@ TARGET_CASES = [
     ("reg-missing-None", RegressionHead(), _with_missing(VALUES, object), MISSING_ROWS),
     ("reg-missing-pd.NA", RegressionHead(), _with_missing(VALUES, "Float64"), MISSING_ROWS),
     ("ml-bool", MultiLabelHead(), IND.astype(bool), "ml:bool"),
+    # nullable columns: predictions in their dtypes
     ("ml-dataframe-boolean", MultiLabelHead(), pd.DataFrame(IND.astype(bool)).astype("boolean"),
-     "ml:bool"),
-    ("ml-dataframe-Int64", MultiLabelHead(), pd.DataFrame(IND).astype("Int64"), "ml"),
+     "ml:boolean"),
+    ("ml-dataframe-Int64", MultiLabelHead(), pd.DataFrame(IND).astype("Int64"), "ml:Int64"),
     ("ml-float", MultiLabelHead(), IND.astype(float), "ml"),
     ("ml-missing-row", MultiLabelHead(), np.where(np.arange(M)[:, None] == 3, np.nan, IND),
      (ValueError, r"1 row\(s\) of y have no target for any head.*rows \[3\]")),
@@ -261,7 +262,10 @@ def test_target_cases(head, y, expected):
         kind, _, dtype = expected.partition(":")
         ref = np.asarray(reference(kind))
         np.testing.assert_array_equal(np.asarray(pred).astype(ref.dtype), ref)
-        assert np.asarray(pred).dtype == np.dtype(dtype or ref.dtype)
+        if dtype[:1].isupper() or dtype == "boolean":  # a pandas dtype, kept in a DataFrame
+            assert (pred.dtypes == dtype).all()
+        else:
+            assert np.asarray(pred).dtype == np.dtype(dtype or ref.dtype)
 
 
 def test_at_least_25_target_cases():
@@ -294,3 +298,115 @@ def test_head_scorer_receives_sample_weight_under_metadata_routing():
                                     greater_is_better=False)})["test_mae"]
     assert not np.allclose(weighted, unweighted)
     assert "head='regression'" in repr(mae)
+
+
+# -- dtypes and index: predictions in y's dtypes, rows in X's index ---------------------
+
+XD = pd.DataFrame(X[:40, :3], columns=["f1", "f2", "f3"], index=np.arange(500, 540))
+YD = pd.DataFrame({
+    "kind": pd.Categorical(np.where(XD.f1 > 0, "hi", "lo"), categories=["lo", "hi", "mid"],
+                           ordered=True),
+    "count": pd.array(np.where(XD.f2 > 0, 1, 2), dtype="Int64"),
+    "word": pd.array(np.where(XD.f3 > 0, "x", "y"), dtype="string"),
+    "flag": pd.array(XD.f1 > XD.f2, dtype="boolean"),
+    "t1": pd.array(XD.f1 > 0, dtype="boolean"), "t2": pd.array(XD.f2 > 0, dtype="boolean"),
+    "size": XD.f1 * 2,
+}, index=XD.index)
+DTYPE_HEADS = [(c, ClassificationHead(c)) for c in ("kind", "count", "word", "flag")] + [
+    ("tags", MultiLabelHead(["t1", "t2"])), ("size", RegressionHead("size"))]
+
+
+@functools.cache
+def _dtyped():
+    """Fitted once per process (a module fixture may be set up again on another
+    pytest-xdist batch)."""
+    return net(DTYPE_HEADS, epochs=1).fit(XD, YD)
+
+
+@pytest.fixture
+def dtyped():
+    return _dtyped()
+
+
+def _same_dtypes(pred, y=YD):
+    assert pred.dtypes.to_dict() == y[pred.columns].dtypes.to_dict()
+
+
+def test_predictions_keep_y_dtypes_and_x_index(dtyped):
+    pred = dtyped.predict(XD)
+    _same_dtypes(pred)
+    assert pred.index.equals(XD.index)
+    assert pred["kind"].cat.categories.tolist() == ["lo", "hi", "mid"]
+    assert pred["kind"].cat.ordered
+    kind, tags = dtyped.predict_head(XD, "kind"), dtyped.predict_head(XD, "tags")
+    assert isinstance(kind, pd.Series) and kind.name == "kind" and kind.dtype == YD.kind.dtype
+    pd.testing.assert_series_equal(kind, pred["kind"])
+    pd.testing.assert_frame_equal(tags, pred[["t1", "t2"]])
+    # X with a new index: the predictions' rows follow it
+    assert dtyped.predict_head(XD.reset_index(drop=True), "count").index.equals(
+        pd.RangeIndex(40))
+    for name in ("kind", "count", "word", "flag"):  # the user's step: mask by another column
+        assert len(pred["size"][pred[name] == pred[name].iloc[0]]) >= 1
+
+
+def test_dtypes_survive_pickle_save_and_load(dtyped, tmp_path):
+    import pickle
+    import mtestimator
+
+    pred = dtyped.predict(XD)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(dtyped)).predict(XD), pred)
+    dtyped.save(tmp_path / "d.mtest")
+    pd.testing.assert_frame_equal(mtestimator.load(tmp_path / "d.mtest").predict(XD), pred)
+
+
+def test_dtype_restore_keeps_values_it_cannot_hold():
+    from mtestimator._dtypes import restore
+
+    cat = {"dtype": "category", "categories": ["a", "b"], "ordered": False}
+    values = np.array(["a", "z"], dtype=object)  # e.g. a conditional head's otherwise
+    assert restore(values, cat) is values
+    floats = np.array([1.5, 2.0])
+    assert restore(floats, {"dtype": "Int64"}) is floats
+    assert restore(np.array([1.0, np.nan]), {"dtype": "Int64"}).dtype == "Int64"
+
+
+def _rewrite(path, out, edit):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["mtestimator.json"])
+    edit(meta)
+    members["mtestimator.json"] = json.dumps(meta)
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_saved_dtypes_are_checked_and_older_files_fall_back(dtyped, tmp_path):
+    import mtestimator
+
+    dtyped.save(tmp_path / "d.mtest")
+
+    for value, match in [
+            ([{"dtype": "object"}], r"target_dtypes_ is a list of 1 item; expected null or "
+                                    r"a list of null"),
+            ([None, None], r"target_dtypes_ has 2 entries; expected one per column of the "
+                           r"head \(1\)")]:
+        def damage(meta):
+            meta["heads"][0][2]["target_dtypes_"] = value
+
+        _rewrite(tmp_path / "d.mtest", tmp_path / "bad.mtest", damage)
+        with pytest.raises(ValueError, match=r"heads\[0\].*" + match):
+            mtestimator.load(tmp_path / "bad.mtest")
+
+    def format4(meta):
+        meta["version"] = 4
+        for _, _, state in meta["heads"]:
+            del state["target_dtypes_"]
+
+    _rewrite(tmp_path / "d.mtest", tmp_path / "old.mtest", format4)
+    pred = mtestimator.load(tmp_path / "old.mtest").predict(XD)
+    assert pred["kind"].dtype == "str" and pred["count"].dtype == np.int64  # as before
+    assert pred.index.equals(XD.index)

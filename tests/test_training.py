@@ -11,7 +11,8 @@ from sklearn.datasets import make_multilabel_classification
 from mtestimator import JointRegressorClassifier, MultiLabelMLPClassifier
 from mtestimator.engine import cache as _cache, training as _training
 
-pytestmark = pytest.mark.backend  # the engine's training paths, per backend
+# the engine's training paths, per backend; the general path's callbacks are deliberate
+pytestmark = [pytest.mark.backend, pytest.mark.filterwarnings("ignore:Callback .* per-batch:UserWarning")]
 
 X, Y = make_multilabel_classification(n_samples=150, n_features=6, n_classes=3,
                                       random_state=0)
@@ -41,6 +42,22 @@ def test_fast_and_general_paths_agree(make, y):
     np.testing.assert_allclose(fast.predict_proba(X), general.predict_proba(X),
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(fast.history_["loss"], general.history_["loss"], rtol=1e-4)
+    if "regression_log_variance" in fast.history_:  # loss_weights="auto"
+        assert sorted(fast.history_) == sorted(general.history_)
+        for key in fast.history_:  # each head's own loss, and its learned log-variance
+            np.testing.assert_allclose(fast.history_[key], general.history_[key],
+                                       rtol=1e-4, atol=1e-6)
+        _check_learned_weights_history(fast.history_, ["regression", "classification"])
+
+
+def _check_learned_weights_history(history, heads):
+    """Each head's own loss (a cross-entropy: positive), its log-variance s apart,
+    and the total what was minimised: about sum(exp(-s) L + s)."""
+    assert min(history["classification_loss"]) > 0
+    own = np.array([history[f"{h}_loss"] for h in heads])
+    s = np.array([history[f"{h}_log_variance"] for h in heads])
+    np.testing.assert_allclose(history["loss"], (np.exp(-s) * own + s).sum(axis=0),
+                               rtol=1e-2, atol=1e-3)
 
 
 def test_trainer_is_cached_per_architecture_and_reseeded():

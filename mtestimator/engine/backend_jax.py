@@ -122,11 +122,13 @@ def _enable_persistent_cache():
                           _CACHE_MIN_COMPILE_SECS)
 
 
-def _loss_function(model, losses, names, metric_sums):
+def _loss_function(model, losses, names, metric_sums, log_variances=None):
     """``loss(tv, ntv, x, y, w, mask, loss_weights, training)`` ->
-    ``(total, ([total, head..., metric sums...], ntv))``: each head's loss is the
-    mean over the rows where ``mask`` is 1, weighted by ``w``; ``metric_sums(y,
-    pred, w, mask)`` the heads' metric sums (:func:`~.metrics.sums_function`)."""
+    ``(total, ([total, head..., metric sums...], ntv))``: each head's loss
+    (``losses``: each head's own) is the mean over the rows where ``mask`` is
+    1, weighted by ``w``; ``metric_sums(y, pred, w, mask)`` the heads' metric
+    sums (:func:`~.metrics.sums_function`); with the layers of learned
+    ``log_variances`` s, the total is ``sum(exp(-s) L + s)``."""
 
     penalised = bool(model.losses)  # weight penalties (TabularTrunk's alpha)
 
@@ -143,7 +145,14 @@ def _loss_function(model, losses, names, metric_sums):
             per_head = jnp.stack([
                 jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
                                   * w[name], 0.0)) / count for name in names])
-        total = jnp.sum(loss_weights * per_head)
+            if log_variances is None:
+                total = jnp.sum(loss_weights * per_head)
+            else:  # as on TensorFlow: the s term weighted as the rows are
+                s = jnp.stack([jnp.asarray(layer.log_var.value, jnp.float32)
+                               for layer in log_variances])
+                weight = jnp.stack([jnp.sum(jnp.where(mask > 0, w[name], 0.0)) / count
+                                    for name in names])
+                total = jnp.sum(jnp.exp(-s) * per_head + s * weight)
         for penalty in penalties:
             total = total + penalty
         return total, (jnp.concatenate([total[None], per_head,
@@ -152,12 +161,14 @@ def _loss_function(model, losses, names, metric_sums):
     return loss
 
 
-def _train_function(loss, optimizer, n_values, n_losses, lr_index):
+def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances=()):
     """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
     the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
     (at most ``capacity``, the static batch shape). Returns the new state and
-    a ``(_MAX_EPOCHS, n_values)`` history whose first ``n_epochs`` rows are
-    each epoch's mean losses (the first ``n_losses`` values), then its metric sums."""
+    a ``(_MAX_EPOCHS, n_values + len(log_variances))`` history whose first
+    ``n_epochs`` rows are each epoch's mean losses (the first ``n_losses``
+    values), then its metric sums, then the trainable variables at positions
+    ``log_variances`` at the epoch's end."""
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
@@ -191,10 +202,13 @@ def _train_function(loss, optimizer, n_values, n_losses, lr_index):
                     [values[:n_losses] * jnp.sum(mask), values[n_losses:]])
 
             state, sums = lax.fori_loop(0, steps, step, (state, jnp.zeros(n_values)))
-            return state, history.at[e].set(
-                jnp.concatenate([sums[:n_losses] / n, sums[n_losses:]]))
+            row = jnp.concatenate([sums[:n_losses] / n, sums[n_losses:]])
+            if log_variances:
+                row = jnp.concatenate([row, jnp.stack([jnp.asarray(state[0][i], jnp.float32)
+                                                       for i in log_variances])])
+            return state, history.at[e].set(row)
 
-        history = jnp.zeros((_MAX_EPOCHS, n_values))
+        history = jnp.zeros((_MAX_EPOCHS, n_values + len(log_variances)))
         state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
         return *state, history
 
@@ -218,11 +232,15 @@ class Trainer(BaseTrainer):
         super().__init__(model, losses, optimizer, metrics)
         self._set_loss_weights(np.ones(len(self.names), np.float32))
         # self._metric_sums closes over the metrics, never the trainer
-        loss = _loss_function(model, self.losses, self.names, self._metric_sums)
+        loss = _loss_function(model, self.head_losses, self.names, self._metric_sums,
+                              self.log_variances)
         lr_index = next(i for i, v in enumerate(optimizer.variables)
                         if v is optimizer.learning_rate)
+        trainable = model.trainable_variables
+        positions = [next(i for i, v in enumerate(trainable) if v is layer.log_var)
+                     for layer in self.log_variances or ()]
         self._run = _train_function(loss, optimizer, self._width(), 1 + len(self.names),
-                                    lr_index)
+                                    lr_index, positions)
         self._eval = _eval_function(loss)
 
     def compilations(self):
@@ -251,7 +269,7 @@ class Trainer(BaseTrainer):
         static = {} if kind is None else {"schedule": kind}
         schedule_values = np.array([total, getattr(self, "base_learning_rate", 0.0)],
                                    np.float32)
-        history = [np.zeros((0, self._width()), np.float32)]
+        history = [np.zeros((0, self.n_values), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             *state, values = self._run(

@@ -166,7 +166,7 @@ class Trainer(BaseTrainer):
         static = {"capacity": capacity, "schedule": kind}
         if kind is not None:  # values, not constants: no new trace per rate or epochs
             self._schedule_values.assign([float(total), self.base_learning_rate])
-        history = [np.zeros((0, self._width()), np.float32)]
+        history = [np.zeros((0, self.n_values), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
             args = (*data, tf.constant(first_epoch + start, tf.int32),
@@ -209,15 +209,23 @@ class Trainer(BaseTrainer):
         pred = self.model(x, training=training)
         count = tf.maximum(tf.reduce_sum(mask), 1.0)
         per_head = tf.stack([
-            tf.reduce_sum(tf.reshape(self.losses[n].call(y[n], pred[n]), [-1]) * w[n] * mask)
-            / count for n in self.names])
-        total = tf.reduce_sum(self._loss_weights * per_head)
+            tf.reduce_sum(tf.reshape(self.head_losses[n].call(y[n], pred[n]), [-1]) * w[n]
+                          * mask) / count for n in self.names])
+        if self.log_variances is None:
+            total = tf.reduce_sum(self._loss_weights * per_head)
+        else:  # exp(-s) L + s, the s term weighted as the rows are (as Keras's fit does)
+            s = self._log_variance_values()
+            weight = tf.stack([tf.reduce_sum(w[n] * mask) / count for n in self.names])
+            total = tf.reduce_sum(tf.exp(-s) * per_head + s * weight)
         if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
             total = total + tf.add_n(self.model.losses)
         # the metrics off the gradient: without it the gradient graph differs (an
         # LSTM network's weights by a few ulps)
         metrics = self._metric_sums(y, tf.nest.map_structure(tf.stop_gradient, pred), w, mask)
         return tf.concat([[total], per_head, metrics], axis=0)
+
+    def _log_variance_values(self):
+        return tf.stack([tf.cast(layer.log_var, tf.float32) for layer in self.log_variances])
 
     def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
                     schedule=None):
@@ -257,12 +265,14 @@ class Trainer(BaseTrainer):
 
             _, sums = tf.while_loop(lambda s, _: s < steps, step,
                                     (tf.constant(0), tf.zeros([n_values])))
-            row = tf.reshape(tf.concat([sums[:n_losses] / tf.cast(n, tf.float32),
-                                        sums[n_losses:]], axis=0), [1, n_values])
+            row = tf.concat([sums[:n_losses] / tf.cast(n, tf.float32), sums[n_losses:]], axis=0)
+            if self.log_variances is not None:  # then each s at the epoch's end
+                row = tf.concat([row, self._log_variance_values()], axis=0)
+            row = tf.reshape(row, [1, self.n_values])
             return e + 1, tf.tensor_scatter_nd_update(history, [[e]], row)
 
         _, history = tf.while_loop(lambda e, _: e < n_epochs, epoch,
-                                   (tf.constant(0), tf.zeros([_MAX_EPOCHS, n_values])))
+                                   (tf.constant(0), tf.zeros([_MAX_EPOCHS, self.n_values])))
         return history
 
     def _evaluate_graph(self, X, Y, W, n):

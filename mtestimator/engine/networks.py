@@ -395,16 +395,21 @@ class UncertaintyWeight(keras.layers.Layer):
 
 
 class UncertaintyWeightedLoss(keras.losses.Loss):
-    """``exp(-s) * loss(y_true, y_pred) + s``, ``s`` read from an UncertaintyWeight."""
+    """``exp(-s) * loss(y_true, y_pred) + s`` per row, ``s`` read from an
+    UncertaintyWeight; ``base`` is the head's own loss (a Keras ``Loss``,
+    whose ``call`` gives the per-row values the history reports)."""
 
     def __init__(self, loss, weight_layer, name=None):
-        self.base = keras.losses.get(loss)
+        from ._compat import LossFunctionWrapper
+
+        base = keras.losses.get(loss) if isinstance(loss, str) else loss
+        self.base = base if isinstance(base, keras.losses.Loss) else LossFunctionWrapper(base)
         super().__init__(name=name or getattr(self.base, "name", str(loss)))
         self.weight_layer = weight_layer
 
     def call(self, y_true, y_pred):
         s = ops.cast(self.weight_layer.log_var, y_pred.dtype)
-        return ops.exp(-s) * self.base(y_true, y_pred) + s
+        return ops.exp(-s) * self.base.call(y_true, y_pred) + s
 
 
 def add_uncertainty_weights(model):

@@ -18,7 +18,8 @@ before it).
 
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses, then
-the heads' metric sums: :func:`~.metrics.sums_function`),
+the heads' metric sums (:func:`~.metrics.sums_function`), then with learned
+loss weights each head's log-variance at the epoch's end: ``n_values`` in all),
 ``_evaluate`` (the same on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values
@@ -39,7 +40,8 @@ from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "DWA_TEMPERATURE", "dwa_weights", "SCHEDULES", "WARMUP_FRACTION", "batch_capacity",
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "DWA_TEMPERATURE", "LOG_VARIANCE", "SCHEDULES",
+           "WARMUP_FRACTION", "batch_capacity", "batch_hook", "dwa_weights",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
 #: The share of the steps that "linear_warmup_cosine" warms up over.
@@ -59,6 +61,9 @@ def schedule_factor(kind, step, total, xp):
     warm = (step + 1.0) / xp.maximum(w * total, 1.0)
     decay = 0.5 * (1.0 + xp.cos(np.pi * xp.maximum(p - w, 0.0) / (1.0 - w)))
     return xp.minimum(warm, decay)
+
+#: The history's key of a head's learned log-variance (``loss_weights="auto"``), after its name.
+LOG_VARIANCE = "_log_variance"
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
@@ -92,16 +97,21 @@ _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
                 "on_test_batch_begin", "on_test_batch_end")
 
 
-def needs_batch_hooks(callback):
-    """Whether ``callback`` needs Keras's own ``model.fit``: it implements a
-    per-batch or evaluation hook. TerminateOnNaN is the exception: the epoch
-    loop stops on a non-finite loss itself."""
+def batch_hook(callback):
+    """The first per-batch or evaluation hook ``callback`` implements (which
+    needs Keras's own ``model.fit``), or None. TerminateOnNaN is the
+    exception: the epoch loop stops on a non-finite loss itself."""
     if isinstance(callback, keras.callbacks.TerminateOnNaN):
-        return False
+        return None
     if isinstance(callback, keras.callbacks.ModelCheckpoint) and callback.save_freq == "epoch":
-        return False
-    return any(not getattr(getattr(callback, hook), "_is_default", False)
-               for hook in _BATCH_HOOKS)
+        return None
+    return next((hook for hook in _BATCH_HOOKS
+                 if not getattr(getattr(callback, hook), "_is_default", False)), None)
+
+
+def needs_batch_hooks(callback):
+    """Whether ``callback`` needs Keras's own ``model.fit`` (:func:`batch_hook`)."""
+    return batch_hook(callback) is not None
 
 
 def reads_logs_only(callback):
@@ -172,6 +182,13 @@ class BaseTrainer:
         self.names = list(losses)
         self.losses = {n: LossFunctionWrapper(keras.losses.get(l)) if isinstance(l, str) else l
                        for n, l in losses.items()}
+        # learned loss weights (loss_weights="auto"): each head's own loss, and the layers
+        # holding its log-variance s; the total is sum(exp(-s) L + s), the history keeps L
+        learned = all(hasattr(loss, "weight_layer") for loss in self.losses.values())
+        self.head_losses = {n: loss.base if learned else loss for n, loss in self.losses.items()}
+        self.log_variances = [self.losses[n].weight_layer for n in self.names] \
+            if learned else None
+        self.n_values = self._width() + (len(self.names) if learned else 0)
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self.model.optimizer = optimizer  # what callbacks such as ReduceLROnPlateau change
@@ -215,10 +232,17 @@ class BaseTrainer:
         A backend that passes ``self.loss_weights`` at each call needs nothing."""
 
     def _logs(self, values, prefix="", totals=None):
+        """``loss`` (what was minimised), ``<head>_loss`` (each head's own loss),
+        each head's metric and, with learned loss weights,
+        ``<head>_log_variance`` (training only)."""
+        k, width = len(self.names), self._width()
         logs = {f"{prefix}loss": float(values[0]),
-                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:])}}
+                **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:1 + k])}}
         if self.metrics:  # the sums after the losses, over the data set's totals
-            logs.update(metric_logs(self.metrics, values[1 + len(self.names):], totals, prefix))
+            logs.update(metric_logs(self.metrics, values[1 + k:width], totals, prefix))
+        if self.log_variances is not None and not prefix:
+            logs.update({f"{n}{LOG_VARIANCE}": float(v)
+                         for n, v in zip(self.names, values[width:])})
         return logs
 
     def _width(self):

@@ -25,19 +25,21 @@ from ``keras.backend.backend()``; the estimators never see which.
 """
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from . import networks, optimizers
+from . import learned_weights, networks, optimizers
 from .cache import checkout
 from .forward import dense_forward, extract_dense_layers
 from .metrics import HeadMetric
 from .networks import transferable_variables
-from .trainer import needs_batch_hooks
+from .trainer import batch_hook, needs_batch_hooks
 
-__all__ = ["Diverged", "Trained", "backend_module", "build", "jit_compile", "predict", "train"]
+__all__ = ["Diverged", "Trained", "backend_module", "build", "jit_compile", "predict", "train",
+           "warn_slow_path"]
 
 _PREDICT_CHUNK = 8192  # rows per eager Keras call
 _DENSE_CHUNK = 65536  # rows per NumPy forward pass: bounded memory on large X
@@ -140,6 +142,21 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
     return Trained(model, state, {k: [float(v) for v in vals] for k, vals in history.items()})
 
 
+def warn_slow_path(callbacks, owner):
+    """A UserWarning naming the first of ``callbacks`` that sends training
+    through Keras's own ``fit`` (the general path), and the hook that does."""
+    for callback in callbacks or ():
+        hook = batch_hook(callback)
+        if hook is not None:
+            warnings.warn(
+                f"Callback {type(callback).__name__} implements {hook}, a per-batch or "
+                f"evaluation hook: {owner} trains through Keras's own model.fit instead of "
+                "its compiled training, often 10 to 50 times slower. To keep the fast "
+                "path, do the work in on_epoch_end (epoch hooks run on the compiled path, "
+                "after every epoch), or leave the callback out.", UserWarning, stacklevel=4)
+            return
+
+
 def _check_finite(losses):
     losses = np.asarray(losses, dtype=float)
     if not np.all(np.isfinite(losses)):
@@ -177,11 +194,14 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
         except TypeError:  # compiled with a fit's schedule: compile again at a constant rate
             compiled = False
     if not compiled:
+        losses = networks.losses(spec, model)
         model.compile(optimizer=optimizers.make_optimizer(
                           spec.optimizer, _keras_schedule(settings, -(-len(X) // batch_size)),
                           spec.weight_decay),
-                      loss=networks.losses(spec, model),
+                      loss=losses,
                       loss_weights=None if spec.uncertainty else settings.loss_weights,
+                      # learned weights: each head's own loss, as the compiled trainers
+                      metrics=learned_weights.metrics(losses) if spec.uncertainty else None,
                       weighted_metrics={o.name: [HeadMetric(o.metric, o.units)]
                                         for o in spec.outputs if o.metric is not None},
                       jit_compile=jit_compile(model, X))
@@ -190,13 +210,17 @@ def _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation, cal
                                       model.trainable_variables)
         if settings.schedule is None:
             model.optimizer.learning_rate = settings.learning_rate
-    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
+    learned = learned_weights.callbacks(networks.losses(spec, model)) if spec.uncertainty \
+        else []
+    callbacks = [*callbacks, *learned, keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=settings.patience, restore_best_weights=True))
-    return backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
-                                      batch_size=batch_size, seed=seed, validation=validation,
-                                      callbacks=callbacks, verbose=settings.verbose)
+    history = backend_module().keras_fit(model, X, Y, W, epochs=settings.epochs,
+                                         batch_size=batch_size, seed=seed,
+                                         validation=validation, callbacks=callbacks,
+                                         verbose=settings.verbose)
+    return learned_weights.rename(history, list(Y)) if spec.uncertainty else history
 
 
 def _keras_schedule(settings, steps):

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score
 from .._compat import Interval
 
-from ..persistence.spec import ConditionHead, HeadName, Integer, Text
+from ..persistence.spec import ConditionHead, HeadName, Integer, TargetDtypes, Text
 
 __all__ = ["BaseHead", "f1_thresholds"]
 
@@ -160,6 +160,8 @@ class BaseHead(BaseEstimator):
         "output_activation_": Text(required=True),
         "loss_": Text(),
         "condition_head_": ConditionHead(),
+        # the dtypes of its columns of y, for predict (mtestimator._dtypes); since format 5
+        "target_dtypes_": TargetDtypes(),
     }
 
     _parameter_constraints = {

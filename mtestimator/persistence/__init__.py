@@ -42,9 +42,9 @@ from ..engine import imports
 __all__ = ["load", "register", "save", "writer"]
 
 _FORMAT = "mtestimator"
-_VERSION = 4
+_VERSION = 5
 #: Earlier format versions this mtestimator still reads.
-_READS = (2, 3, 4)
+_READS = (2, 3, 4, 5)
 #: How the file's damage is introduced in messages.
 _DAMAGED = "is damaged or hand-edited"
 

@@ -31,8 +31,8 @@ import math
 import numpy as np
 
 __all__ = ["REGISTRY", "Array", "ArrayList", "ClassWeights", "Classes", "ConditionHead",
-           "Damage", "Declaration", "Edges", "Flag", "HeadName", "Integer", "OneOf", "PerUnits",
-           "Rebuilt", "Text", "declared", "register"]
+           "Damage", "Declaration", "Edges", "Flag", "HeadName", "Integer", "NULLABLE", "OneOf",
+           "PerUnits", "Rebuilt", "TargetDtypes", "Text", "declared", "register"]
 
 #: Class name -> class, for every class a saved file may name.
 REGISTRY = {}
@@ -347,3 +347,44 @@ class ClassWeights(Array):
                 raise Damage(f"{path} has {size} values; expected one per class "
                              f"({n_classes})")
 
+
+
+#: The nullable (extension) dtypes of y a head's predictions are put back in, by name.
+NULLABLE = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+            "Float32", "Float64", "boolean", "string")
+
+
+def _dtype_entry(entry):
+    if entry is None:
+        return True
+    if not isinstance(entry, dict):
+        return False
+    if set(entry) == {"dtype"}:
+        return entry["dtype"] in NULLABLE
+    categories = entry.get("categories")
+    return (set(entry) == {"dtype", "categories", "ordered"} and entry["dtype"] == "category"
+            and isinstance(entry["ordered"], bool) and isinstance(categories, list)
+            and all(is_scalar(c) and c is not None for c in categories)
+            and len({repr(c) for c in categories}) == len(categories))
+
+
+class TargetDtypes(Declaration):
+    """Null, or one entry per column of a head's y: null, ``{"dtype": name}``
+    (a nullable dtype) or ``{"dtype": "category", "categories": [...],
+    "ordered": bool}`` (distinct categories)."""
+
+    expected = ('null or a list of null, {"dtype": <nullable dtype>} or {"dtype": '
+                '"category", "categories": [distinct values], "ordered": bool}')
+
+    def valid(self, value):
+        return value is None or isinstance(value, list) and all(map(_dtype_entry, value))
+
+    def relate(self, value, path, state, context):
+        columns = context["heads"][context["name"]][1].get("columns")
+        # a list: one entry per column; a str or int: one; None or a tuple (several
+        # columns, or one MultiIndex column): as y had them
+        n = len(columns) if isinstance(columns, list) else \
+            1 if isinstance(columns, (str, int)) else None
+        if value is not None and n is not None and len(value) != n:
+            raise Damage(f"{path} has {len(value)} entries; expected one per column of the "
+                         f"head ({n})")
