@@ -217,7 +217,6 @@ def test_bad_heads_and_targets(heads, y, match):
         est.fit(X, y)
 
 
-@pytest.mark.backend
 def test_head_towers_train_predict_in_numpy_and_save(tmp_path):
     heads = [("size", RegressionHead(["length", "weight"], hidden_layer_sizes=(6,))),
              ("species", ClassificationHead("species", hidden_layer_sizes=(5, 3))),

@@ -118,7 +118,7 @@ def test_history_and_progress_show_each_heads_metric_weighted_and_masked(callbac
         validation_split(np.arange(N), {}, {}, truth, est.heads_, fraction, est._fit_seed)
     for (idx, *_), prefix in zip(rows, ["", "val_"]):
         for name, head in est.heads_:
-            pred, t = est.predict_head(X[idx], name), truth[name][idx]
+            pred, t = np.asarray(est.predict_head(X[idx], name)), truth[name][idx]
             if name == "tags":  # each present label: 1 - the weighted Hamming loss
                 t = np.asarray(t, float)
                 present = ~np.isnan(t)

@@ -943,7 +943,6 @@ def test_partial_fit_carries_the_optimizer_across_paths_and_past_a_failed_call()
                                    rtol=1e-5)
 
 
-@pytest.mark.backend
 @pytest.mark.parametrize("schedule", ["cosine", "linear_warmup_cosine"])
 def test_scheduled_keras_fit_then_partial_fit_and_save(schedule, tmp_path):
     # Keras's optimizer compiled with a schedule has no learning-rate variable:
