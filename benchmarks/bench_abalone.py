@@ -90,8 +90,11 @@ def contenders(with_sex, epochs, seed):
         "joint keras": joint,
         "separate keras": make_pipeline(_pre(with_sex), separate_networks(epochs, seed)),
         "sklearn MLP pair": pair(MLPRegressor(**mlp), MLPClassifier(**mlp)),
-        "HGB pair": pair(HistGradientBoostingRegressor(random_state=seed),
-                         HistGradientBoostingClassifier(random_state=seed)),
+        # boosting iterations: the default 100, fewer only where epochs are (--smoke)
+        "HGB pair": pair(HistGradientBoostingRegressor(random_state=seed,
+                                                       max_iter=min(100, epochs)),
+                         HistGradientBoostingClassifier(random_state=seed,
+                                                        max_iter=min(100, epochs))),
     }
 
 

@@ -14,17 +14,3 @@ if "MTESTIMATOR_JAX_CACHE_DIR" not in os.environ:
 # tests/data holds files and the script that wrote them (format2/make.py, run
 # by hand with the version that wrote that format): never import it
 collect_ignore = ["data"]
-
-#: Modules whose tests share nothing costly: their tests spread over the workers.
-_SPREAD = {"test_benchmarks.py", "test_docs.py"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Each other test module runs on one pytest-xdist worker (``--dist
-    loadgroup``), so its module-scoped fitted fixtures are built once."""
-    import pytest
-
-    for item in items:
-        module = item.path.name
-        if module not in _SPREAD:
-            item.add_marker(pytest.mark.xdist_group(name=module))
