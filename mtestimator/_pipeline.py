@@ -8,6 +8,7 @@ estimator predicts the heads asked for. ``summary``, ``plot_network`` and
 (:func:`final_estimator`).
 """
 
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
@@ -77,7 +78,10 @@ def predict_heads(estimator, X, heads=None):
     Returns
     -------
     predictions : dict
-        ``{head name: predictions}``, each as ``predict_head`` returns it.
+        ``{head name: predictions}``, each as ``predict_head`` returns it; a
+        Series or DataFrame carries ``X``'s index when ``X`` is a DataFrame,
+        also where the steps before the estimator gave it an array (a
+        ColumnTransformer's output): ``pipe.predict`` cannot keep it then.
 
     Examples
     --------
@@ -94,7 +98,14 @@ def predict_heads(estimator, X, heads=None):
     """
     est, Xt = through(estimator, X, "predict_heads")
     names = _names(est, heads, "predict_heads", lambda head: True)
-    return {name: est.predict_head(Xt, name) for name in names}
+    return {name: _indexed(est.predict_head(Xt, name), X) for name in names}
+
+
+def _indexed(prediction, X):
+    """``prediction`` with ``X``'s index, when both are pandas objects."""
+    if isinstance(X, pd.DataFrame) and isinstance(prediction, (pd.Series, pd.DataFrame)):
+        return prediction.set_axis(X.index, axis=0)
+    return prediction
 
 
 def predict_proba_heads(estimator, X, heads=None):

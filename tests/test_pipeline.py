@@ -43,6 +43,10 @@ def test_predict_heads_through_a_pipeline_is_the_hand_transformed_one(pipe):
     nested = make_pipeline(FunctionTransformer().fit(X), pipe)  # a Pipeline in a Pipeline
     np.testing.assert_array_equal(predict_heads(nested, X, ["mass"])["mass"], got["mass"])
     np.testing.assert_array_equal(predict_heads(pipe[-1], Xt, ["sex"])["sex"], got["sex"])
+    # the scaler gives the estimator an array: predict_heads still keeps X's index
+    shifted = X.set_axis(X.index + 100)
+    assert predict_heads(pipe, shifted)["mass"].index.equals(shifted.index)
+    assert predict_heads(pipe, shifted)["tags"].index.equals(shifted.index)
 
 
 def test_predict_proba_heads_gives_every_head_with_probabilities(pipe):
