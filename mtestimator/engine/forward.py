@@ -5,6 +5,8 @@ few matrix products: no tracing, no per-call framework overhead, the same
 cost on every backend, and nothing retained between calls.
 """
 
+import itertools
+
 import numpy as np
 from scipy.special import erf, expit, softmax
 
@@ -49,8 +51,9 @@ def extract_dense_layers(model):
         i += 1
     heads = {}  # each head: its tower's layers (``<head>_tower_<i>``), then its output
     for name in model.output_names:
-        chain = [f"{name}_tower_{i}" for i in range(len(names))
-                 if f"{name}_tower_{i}" in names] + [name]
+        chain = list(itertools.takewhile(names.__contains__,
+                                         (f"{name}_tower_{i}" for i in itertools.count())))
+        chain.append(name)
         layers = [model.get_layer(n) if n in names else None for n in chain]
         if any(layer is None or not hasattr(layer, "kernel") for layer in layers):
             return None
