@@ -46,6 +46,7 @@ def _group(item):
     return path
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         group = _group(item)
