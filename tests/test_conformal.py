@@ -7,6 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import log_loss
+from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -98,6 +99,18 @@ def test_split_interval_equals_mapie():
     reference.conformalize(X[:300][rows], Y[:300, 0][rows])
     _, expected = reference.predict_interval(X[300:400])
     np.testing.assert_allclose(conformal.predict_interval(X[300:400])["y"],
+                               expected[:, :, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_cv_plus_interval_equals_mapie():
+    mapie = pytest.importorskip("mapie.regression")
+    cv = KFold(2, shuffle=True, random_state=0)
+    conformal = ConformalMultiTask(network([("y", RegressionHead())], epochs=2), method="cv+",
+                                   cv=cv, random_state=0).fit(X[:200], Y[:200, 0])
+    reference = mapie.CrossConformalRegressor(network([("y", RegressionHead())], epochs=2),
+                                              confidence_level=0.9, method="plus", cv=cv)
+    _, expected = reference.fit_conformalize(X[:200], Y[:200, 0]).predict_interval(X[200:260])
+    np.testing.assert_allclose(conformal.predict_interval(X[200:260])["y"],
                                expected[:, :, 0], rtol=1e-12, atol=1e-12)
 
 
