@@ -256,7 +256,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             # kept for the partial_fits that continue this fit
             self._fit_seed = self._seed if self._seed is not None else fresh_seed()
         # 2. X through the trunk; y split between the heads
-        X = validate_columns(trunk, self, X, reset=not warm)
+        X_given, X = X, validate_columns(trunk, self, X, reset=not warm)
         y = self._check_y(y, reset=not warm)
         check_consistent_length(X, y)
         # 3. zero-weight rows dropped
@@ -272,6 +272,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if not np.all(w > 0):
             rows = np.flatnonzero(w > 0)
             X, y, w = X[rows], _safe_indexing(y, rows), w[rows]
+            X_given = _safe_indexing(X_given, rows)
         parts, layout, frame_columns = split_targets(y, heads, owner, reset=not warm)
         if not warm:
             self._target_layout, self._target_frame_columns = layout, frame_columns
@@ -325,9 +326,14 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                                schedule=None if partial else self.learning_rate_schedule)
         why = "early_stopping=True" if self.early_stopping else calibrated(heads)
         if why:  # held-out rows: early stopping, and the heads' calibration and tuning
-            (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val) = \
+            (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val), split = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
                                  self._fit_seed, why)
+            if not warm and getattr(trunk, "_fitted_state", None):  # TabularTrunk's
+                # preprocessing learned again, on the training rows only (as test rows, the
+                # held-out rows may hold levels it has not seen)
+                prep.X = validate_columns(trunk, self, _safe_indexing(X_given, split[0]), True)
+                Xv = validate_columns(trunk, self, _safe_indexing(X_given, split[1]), False)
             prep.validation = (Xv, Yv, Wv)
         return prep
 

@@ -87,8 +87,10 @@ class TabularTrunk(BaseEstimator):
 
     Notes
     -----
-    With early stopping, the preprocessing is learned from all the rows
-    given to ``fit`` (the validation split included: it holds no targets).
+    With early stopping (or a head's calibration), the preprocessing is
+    learned on the training rows only, as ``HistGradientBoosting`` bins its
+    training split: the held-out rows are encoded as test rows are (a level
+    only they hold is an unseen level).
 
     The efficient ensemble averages the members' features before each head's
     (linear) output layer, shared by the members: a regression head's output

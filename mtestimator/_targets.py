@@ -260,8 +260,8 @@ def validation_split(X, Y, W, natural, heads, fraction, seed, why="early_stoppin
     """The held-out validation set carved out of the training data (for early
     stopping, and for the heads' calibration and tuning): ``(X, Y, W, natural)``
     of the training rows, then of the validation rows (stratified on the
-    first head that stratifies, when it can be). ``why`` names what asked
-    for it in the error."""
+    first head that stratifies, when it can be), then ``(train, val)``, their
+    positions. ``why`` names what asked for it in the error."""
     n = len(X)
     stratify = next((s for s in (h.stratify(natural[name]) for name, h in heads)
                      if s is not None), None)
@@ -285,7 +285,7 @@ def validation_split(X, Y, W, natural, heads, fraction, seed, why="early_stoppin
                 {k: v[idx] for k, v in W.items()},
                 {k: v[idx] for k, v in natural.items()})
 
-    return take(train), take(val)
+    return take(train), take(val), (train, val)
 
 
 def _without(why):

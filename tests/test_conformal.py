@@ -263,7 +263,7 @@ def test_calibration_without_early_stopping_holds_rows_out_of_training():
     assert dict(est.heads_)["g"].temperature_.shape == (2,)
     assert not any(k.startswith("val_") for k in est.history_)  # no early stopping
     parts = X[:40], {"g": labels}, {"g": np.ones(40)}, {"g": labels}
-    (Xt, _, _, natural), _ = validation_split(*parts, est.heads_, 0.5, est._fit_seed)
+    (Xt, _, _, natural), _, _ = validation_split(*parts, est.heads_, 0.5, est._fit_seed)
     on_part = network([("g", MultiLabelHead([0, 1]))], epochs=1).fit(Xt, natural["g"])
     np.testing.assert_array_equal(est.model_.get_weights()[0], on_part.model_.get_weights()[0])
     why = "Head 'g' with calibration='temperature'"

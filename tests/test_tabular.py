@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 
 from mtestimator import MultiTaskEstimator, load
 from mtestimator._tabular import encode, fit_columns, layout, smooth_clip
@@ -220,6 +220,19 @@ def test_partial_fit_continues_and_predicts():
     assert est.n_iter_ == 2
     assert est.trunk_.numeric_center_.tolist() == fit_columns(FRAME)["numeric_center"].tolist()
     assert not est.predict(FRAME).equals(first)
+
+
+def test_preprocessing_is_learned_on_the_training_rows_only_with_early_stopping():
+    est = MultiTaskEstimator([("size", RegressionHead(columns="size"))],
+                             trunk=TabularTrunk((4,)), epochs=1, early_stopping=True,
+                             validation_fraction=0.5, random_state=0).fit(FRAME, Y[["size"]])
+    train, _ = train_test_split(np.arange(N), test_size=0.5, random_state=est._fit_seed)
+    state = fit_columns(FRAME.iloc[train])  # as HistGradientBoosting bins its training split
+    assert est.trunk_.numeric_center_.tolist() == state["numeric_center"].tolist() \
+        != fit_columns(FRAME)["numeric_center"].tolist()
+    assert [list(v) for v in est.trunk_.embedded_levels_] == \
+        [list(v) for v in state["embedded_levels"]]
+    assert np.isfinite(est.predict(FRAME).to_numpy(float)).all()
 
 
 @pytest.mark.backend
