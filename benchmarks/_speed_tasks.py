@@ -355,3 +355,102 @@ def task_epochs(quick):
         seconds, _ = timed(lambda: est.fit(X, y))
         out[str(n)] = seconds / est.epochs
     return out
+
+
+# -- big data: seconds per epoch and peak memory (issue 23) ----------------------------
+
+
+def big_data(n):
+    """``n`` rows of 20 normal float32 features; y: a regression target and
+    its sign (a binary target)."""
+    rng, X = np.random.RandomState(0), np.empty((n, 20), np.float32)
+    for start in range(0, n, 65536):  # no float64 copy: the memory row's idle peak is X's
+        X[start:start + 65536] = rng.normal(size=(len(X[start:start + 65536]), 20))
+    value = X[:, 0] + X[:, 1] + 0.5 * X[:, 2] * X[:, 3]
+    return X, np.column_stack([value, value > 0])
+
+
+def big_estimator(epochs):
+    """The issue's network: (64, 32) MLP, a regression and a binary head, batch 256, Adam."""
+    return MultiTaskEstimator(heads=[("value", RegressionHead(0)),
+                                     ("sign", ClassificationHead(1))],
+                              trunk=MLPTrunk((64, 32)), batch_size=256, epochs=epochs,
+                              random_state=0)
+
+
+def _keras_big(epochs):
+    """Plain Keras on the same network: ``model.fit`` on two outputs."""
+    import keras
+
+    inputs = keras.Input((20,))
+    h = keras.layers.Dense(64, activation="relu")(inputs)
+    h = keras.layers.Dense(32, activation="relu")(h)
+    model = keras.Model(inputs, [keras.layers.Dense(1)(h),
+                                 keras.layers.Dense(1, activation="sigmoid")(h)])
+    model.compile("adam", ["mse", "binary_crossentropy"])
+
+    def fit(X, y, n_epochs=epochs):
+        model.fit(X, [y[:, :1], y[:, 1:]], batch_size=256, epochs=n_epochs, verbose=0)
+    return fit
+
+
+def task_big(quick):
+    """Fit seconds per epoch at 200k and 1M rows (20k with --quick, 5k with
+    --smoke): ours, scikit-learn's MLPRegressor (one thread, same layers,
+    two outputs, batch 256, adam) and plain Keras ``model.fit`` on the same
+    network, each after a warm-up fit; median of 3 alternating fits."""
+    from sklearn.neural_network import MLPRegressor
+    from threadpoolctl import threadpool_limits
+
+    epochs = pick(quick, 2, 3, 1)
+    out = {}
+    for n in pick(quick, (20_000,), (200_000, 1_000_000), (5_000,)):
+        X, y = big_data(n)
+        keras_fit = _keras_big(epochs)
+        mlp = MLPRegressor(hidden_layer_sizes=(64, 32), batch_size=256, max_iter=epochs, tol=0.0,
+                           n_iter_no_change=epochs + 1, random_state=0)
+
+        def sklearn_fit():
+            with threadpool_limits(1):
+                clone(mlp).fit(X, y.astype(np.float64))
+        fits = {"ours": lambda: big_estimator(epochs).fit(X, y), "mlp": sklearn_fit,
+                "keras": lambda: keras_fit(X, y)}
+        big_estimator(1).fit(X, y)
+        keras_fit(X, y, 1)  # traced for these shapes
+        times = {name: [] for name in fits}
+        for _ in range(pick(quick, 1, 3)):
+            for name, fit in fits.items():
+                times[name].append(timed(fit)[0] / epochs)
+        out[str(n)] = {k: float(np.median(v)) for k, v in times.items()}
+    return out
+
+
+#: A fresh process: peak RSS (MB) after importing, making the data and two
+#: small fits (the runtime and its compiler warm), then with "fit" after a
+#: one-epoch fit on all the rows.
+_RSS_SCRIPT = """
+import resource, sys
+from benchmarks._speed_tasks import big_data, big_estimator
+mode, n = sys.argv[1], int(sys.argv[2])
+X, y = big_data(n)
+big_estimator(1).fit(X[:1000], y[:1000]); big_estimator(1).fit(X[:3000], y[:3000])
+if mode == "fit":
+    big_estimator(1).fit(X, y)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def task_big_memory(quick):
+    """Peak RSS of a 1M x 20 fit (20k with --quick and --smoke) above an idle
+    process that imported, made the data and fitted twice on a few rows,
+    each in a fresh process (median of 3 pairs; one with --quick)."""
+    import subprocess
+
+    n = pick(quick, 20_000, 1_000_000)
+
+    def peak(mode):
+        done = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode, str(n)],
+                              capture_output=True, text=True, check=True)
+        return float(done.stdout.split()[-1])
+    above = [peak("fit") - peak("idle") for _ in range(pick(quick, 1, 3))]
+    return {"rows": n, "x_mb": n * 20 * 4 / 2**20, "above_mb": float(np.median(above))}

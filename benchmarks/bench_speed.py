@@ -55,6 +55,15 @@ joint      The joint two-head fit on abalone (MultiTaskEstimator) vs
            SeparateNetworks with the same heads, trunk, epochs and seed,
            each on its second fit: <= 0.6x.
 epochs     Fit seconds per epoch at 1k, 10k, 100k and 1M rows (no target).
+big        Only with ``--big`` (or ``--only big``; minutes at full size): issue
+           23's network ((64, 32) MLP, a regression and a binary head, batch
+           256, Adam, 20 features), fit seconds per epoch at 200k and 1M rows
+           vs scikit-learn's ``MLPRegressor`` (one thread, same layers, two
+           outputs) and vs plain Keras ``model.fit`` on the same network:
+           <= 0.5x each (medians of 3 alternating fits; 20k rows with
+           --quick, 5k with --smoke); and the peak RSS of a 1M x 20 fit above
+           an idle process (imported, data made, two small fits), each in a
+           fresh process: <= 3x X's float32 size.
 
 ``--quick`` (the test suite) runs every row, smaller and in three workers
 instead of twelve (each start costs a backend import): one per backend
@@ -104,6 +113,7 @@ PROCESSES = (
     ("memory", ("memory",)),
     ("warm", ("grid", "plain", "random", "callbacks", "latency", "predict_regression",
               "joint", "epochs")),
+    ("big", ("big", "big_memory")),
 )
 #: --quick: as few workers as the measures allow (each start imports a
 #: backend). "import" must be first in its worker, "interrupt" last (the
@@ -113,6 +123,7 @@ QUICK_PROCESSES = (
               "callbacks", "latency", "predict_regression", "joint", "epochs", "memory",
               "interrupt")),
     ("cached", ("import_alone", "reference")),
+    ("big", ("big", "big_memory")),
 )
 #: The worker tasks of each row.
 ROW_TASKS = {
@@ -120,8 +131,11 @@ ROW_TASKS = {
     "grid": ("grid",), "random": ("random",), "memory": ("memory",),
     "callbacks": ("callbacks",), "verbose": ("verbose",), "interrupt": ("interrupt",),
     "predict": ("predict_regression", "latency"), "joint": ("joint",), "epochs": ("epochs",),
+    "big": ("big", "big_memory"),
 }
-ROWS = tuple(ROW_TASKS)
+#: Rows run only when asked for (``--big``, ``--only``): minutes at full size.
+ON_REQUEST = ("big",)
+ROWS = tuple(row for row in ROW_TASKS if row not in ON_REQUEST)
 #: Tasks that run on one backend only.
 TASK_BACKENDS = {"plain": ("tensorflow",), "import": ("jax",)}
 
@@ -425,6 +439,19 @@ def epochs(res, backend, quick):
         yield Row(f"{int(n):,} rows", seconds, "s/epoch", section="epochs")
 
 
+def big(res, backend, quick):
+    """big data: seconds per epoch vs MLPRegressor and plain Keras, peak RSS"""
+    for n, t in res.get(backend, "big").items():
+        for name, what in (("mlp", "MLPRegressor (one thread)"), ("keras", "plain Keras fit")):
+            yield check(f"{int(n):,} rows, s/epoch vs {what}", t["ours"] / t[name], "x",
+                        f"{what} {t[name]:.3g} s/epoch", "<=", 0.5,
+                        detail=f"{t['ours']:.3g} s/epoch")
+    m = res.get(backend, "big_memory")
+    yield check(f"peak RSS of a {m['rows']:,} x 20 fit above an idle process",
+                m["above_mb"] / m["x_mb"], "x", f"X in float32 {m['x_mb']:.0f} MB", "<=", 3,
+                detail=f"{m['above_mb']:.0f} MB")
+
+
 #: The report functions of each row; a function's docstring names its rows when it fails.
 REPORTS = {
     "reference": (reference_cold, reference_warm, reference_cached, reference_accuracy,
@@ -432,7 +459,7 @@ REPORTS = {
     "import": (import_beyond, import_alone), "grid": (grid,), "random": (random_search,),
     "memory": (memory,), "callbacks": (callbacks,), "verbose": (verbose,),
     "interrupt": (interrupt,), "predict": (predict_regression, latency), "joint": (joint,),
-    "epochs": (epochs,),
+    "epochs": (epochs,), "big": (big,),
 }
 
 
@@ -440,7 +467,7 @@ def report(results, rows, backends, quick):
     """Every row, in the order of ``ROWS`` then backends; a failing report
     function leaves one failed row with its error."""
     table = []
-    for name in ROWS:
+    for name in ROW_TASKS:
         if name not in rows:
             continue
         for backend in backends:
@@ -515,14 +542,18 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="every row, smaller sizes")
     parser.add_argument("--smoke", action="store_true",
                         help="every row at the smallest sizes (the test suite)")
-    parser.add_argument("--only", choices=ROWS, action="append", help="run only these rows")
+    parser.add_argument("--only", choices=tuple(ROW_TASKS), action="append",
+                        help="run only these rows")
+    parser.add_argument("--big", action="store_true",
+                        help="also the big-data rows (200k and 1M rows; minutes)")
     parser.add_argument("--backend", choices=BACKENDS, action="append",
                         help="only these backends (the JAX reference rows need TensorFlow's "
                              "plain Keras baseline)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     quick = "smoke" if args.smoke else args.quick
-    print(benchmark(quick, args.out, args.only, tuple(args.backend or BACKENDS))[1])
+    only = args.only or ((*ROWS, *ON_REQUEST) if args.big else None)
+    print(benchmark(quick, args.out, only, tuple(args.backend or BACKENDS))[1])
 
 
 if __name__ == "__main__":

@@ -403,9 +403,11 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         # 7. heads tuned after training
         X_tune = prep.X if prep.validation is None else prep.validation[0]
         tuned_on = prep.natural if prep.validation is None else prep.natural_val
-        raw = self._raw(X_tune)
+        tuned = [name for name, head in self.heads_ if head.tunes()]
+        raw = self._raw(X_tune, tuned) if tuned else {}  # no prediction when none tunes
         for name, head in self.heads_:
-            head.tune(tuned_on[name], raw[name])
+            if name in raw:
+                head.tune(tuned_on[name], raw[name])
         if len(self.heads_) == 1 and hasattr(self.heads_[0][1], "classes_"):
             self.classes_ = self.heads_[0][1].classes_
         self._after_fit()

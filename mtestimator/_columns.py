@@ -74,6 +74,7 @@ def check_X_columns(X, trunk_name):
 #: and so is a column of typical magnitude above _SCALE_LIMIT.
 _SCALE_RATIO = 100.0
 _SCALE_LIMIT = 1000.0
+_CHUNK_ROWS = 65536
 
 
 def warn_on_scales(X, names, trunk_name):
@@ -82,7 +83,10 @@ def warn_on_scales(X, names, trunk_name):
     next to standardised columns)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] == 0:
         return
-    rms = np.nan_to_num(np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0)))
+    squares = np.zeros(X.shape[1])  # in chunks of rows: no float64 copy of X
+    for start in range(0, len(X), _CHUNK_ROWS):
+        squares += np.square(X[start:start + _CHUNK_ROWS], dtype=np.float64).sum(axis=0)
+    rms = np.nan_to_num(np.sqrt(squares / max(len(X), 1)))
     big = int(np.argmax(rms))
     positive = np.flatnonzero(rms > 0)
     if not positive.size:

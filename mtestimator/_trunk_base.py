@@ -60,7 +60,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def check_float32_range(X):
     """X (float64, sparse or dense) must fit float32, where the network computes."""
     values = X.data if sp.issparse(X) else X
-    if values.size and np.abs(values).max() > _FLOAT32_MAX:
+    if values.size and max(values.max(), -values.min()) > _FLOAT32_MAX:  # no copy of X
         dense = X.toarray() if sp.issparse(X) else X
         where = tuple(int(i) for i in np.argwhere(np.abs(dense) > _FLOAT32_MAX)[0])
         place = {2: f"column {where[-1]}",
@@ -152,6 +152,7 @@ class BaseTrunk(BaseEstimator):
                     "channels)."
                 )
         check_float32_range(X)
-        X = (X.toarray() if sp.issparse(X) else X).astype(np.float32)
+        # float32 X is not copied (nothing downstream writes to it)
+        X = (X.toarray() if sp.issparse(X) else X).astype(np.float32, copy=False)
         _set_input_shape(estimator, X, reset)
         return X

@@ -53,6 +53,20 @@ def test_binary_threshold_default_fixed_and_auto():
                                   np.where(proba[:, 1] > tuned, "yes", "no"))
 
 
+def test_fit_predicts_for_tuning_only_the_heads_that_tune():
+    class Counting(RegressionHead):
+        def tune(self, y_natural, raw):
+            self.tuned_rows_ = len(raw)  # a head overriding tune gets the outputs
+            return self
+
+    assert not RegressionHead().tunes() and not ClassificationHead().tunes()
+    assert ClassificationHead(threshold="auto").tunes()
+    assert MultiLabelHead(calibration="temperature").tunes()
+    est = MultiTaskEstimator([("had", ClassificationHead("had")),
+                              ("amount", Counting("amount"))], **{**FAST, "epochs": 1}).fit(X, Y)
+    assert est.heads_[1][1].tuned_rows_ == N
+
+
 def test_threshold_on_a_multiclass_head_is_a_clear_error():
     est = MultiTaskEstimator([("kind", ClassificationHead("kind", threshold="auto"))], **FAST)
     with pytest.raises(ValueError, match=r"ClassificationHead 'kind' \(column 'kind' of y\): "

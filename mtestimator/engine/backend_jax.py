@@ -85,8 +85,23 @@ def _seed32(seed):
     return np.uint32(seed % 2**32)
 
 
+_ALIGN = 64  # bytes: the alignment at which XLA's CPU client uses a host buffer as it is
+
+
 def _pad_rows(a, size):
-    return jnp.asarray(np.pad(a, [(0, size - len(a))] + [(0, 0)] * (a.ndim - 1)))
+    """``a`` with zero rows up to ``size``, on the device: one copy of the
+    data on a CPU. The rows go to a buffer aligned to 64 bytes, which
+    ``device_put`` then uses as it is (``jnp.asarray`` copied again, and so
+    does ``device_put`` with NumPy's own 16-byte alignment)."""
+    a = np.ascontiguousarray(a)
+    shape = (size, *a.shape[1:])
+    nbytes = int(np.prod(shape)) * a.itemsize
+    raw = np.empty(nbytes + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    out = raw[start:start + nbytes].view(a.dtype).reshape(shape)
+    out[:len(a)] = a
+    out[len(a):] = 0
+    return jax.device_put(out)
 
 
 def _persistent_cache_dir():

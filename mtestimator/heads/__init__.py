@@ -22,8 +22,9 @@ The protocol a head implements (used by the estimator, in this order):
     the head's Dense output layer and its loss.
 ``decode(raw)``, ``predict_proba(raw)``
     network output back to predictions.
-``tune(y_natural, raw)``
-    after training (e.g. ``threshold="auto"``).
+``tune(y_natural, raw)``, ``tunes()``
+    after training (e.g. ``threshold="auto"``); the fit predicts on the
+    tuning rows only for the heads whose ``tunes()`` is True.
 ``score_targets(y_natural, y_pred, sample_weight)``
     the head's default metric (greater is better).
 ``history_metric``

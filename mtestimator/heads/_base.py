@@ -240,6 +240,12 @@ class BaseHead(BaseEstimator):
         """Adjust after training (e.g. thresholds); nothing by default."""
         return self
 
+    def tunes(self):
+        """Whether :meth:`tune` reads the network's outputs: the fit predicts
+        on the tuning rows only for the heads that do (a head that overrides
+        ``tune`` does, unless it says otherwise)."""
+        return type(self).tune is not BaseHead.tune
+
     def labelled(self, y_natural):
         """Rows with at least one target of this head (not all missing)."""
         missing = _missing_mask(np.asarray(y_natural))
@@ -275,3 +281,7 @@ class BaseHead(BaseEstimator):
         return out
 
 
+def tunes_threshold_or_temperature(head):
+    """Whether ``head.tune`` has work: ``threshold="auto"`` or
+    ``calibration="temperature"`` (classification heads)."""
+    return isinstance(head.threshold, str) or head.calibration == "temperature"

@@ -14,7 +14,8 @@ from ._checks import check_head, check_storable, dict_class_weight
 from sklearn.utils.multiclass import type_of_target
 
 from ..persistence.spec import Array, ClassWeights, Classes, PerUnits, register
-from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds
+from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds, \
+    tunes_threshold_or_temperature
 from ._calibration import fit_temperature, scale_sigmoid, scale_softmax
 
 __all__ = ["ClassificationHead"]
@@ -258,6 +259,9 @@ class ClassificationHead(BaseHead):
             return self.classes_[(np.asarray(raw, np.float64).reshape(-1)
                                   > threshold[0]).astype(np.intp)]
         return self.classes_[np.argmax(self._network_proba(raw), axis=1)]
+
+    def tunes(self):
+        return tunes_threshold_or_temperature(self)
 
     def tune(self, y_natural, raw):
         """With ``threshold="auto"``: the F1-maximising threshold; with

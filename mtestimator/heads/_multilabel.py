@@ -11,7 +11,8 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from .._compat import Interval, StrOptions
 
 from ..persistence.spec import Array, Classes, Flag, OneOf, register
-from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds
+from ._base import BaseHead, _as_numpy, _missing_mask, _natural, f1_thresholds, \
+    tunes_threshold_or_temperature
 from ._checks import check_head, check_storable
 from ._calibration import fit_temperature, scale_sigmoid
 
@@ -308,6 +309,9 @@ class MultiLabelHead(BaseHead):
         probability (before calibration) is above its threshold."""
         return (np.asarray(raw, dtype=np.float64) > self.threshold_).astype(
             bool if getattr(self, "bool_", False) else np.int64)
+
+    def tunes(self):
+        return tunes_threshold_or_temperature(self)
 
     def tune(self, y_natural, raw):
         """With ``threshold="auto"``: per-label F1-maximising thresholds; with
