@@ -314,7 +314,7 @@ class MultiTaskEstimator(BaseMultiTask):
         return given if given in ("dwa", "gradnorm") else None
 
     def _gradient_method(self):
-        return self.gradient_method
+        return getattr(self, "gradient_method", None)  # SeparateNetworks: none
 
     def _loss_weights(self, warm=False):
         weights = super()._loss_weights(warm)

@@ -173,7 +173,7 @@ def _balanced_gradients(loss, metric_sums, n_heads, where, auto):
     """``grads(tv, ntv, x, y, w, mask, loss_weights, initial, active, t, seed, lr,
     mode)`` -> ``(grads, values, ntv, loss_weights)``: one step's gradients under
     GradNorm and/or PCGrad (``mode``, see :mod:`.balancing`), GradNorm's new
-    weights (from the second epoch: ``active``). ``where["shared"]``: the
+    weights (once the first epoch's losses are known, ``active``). ``where["shared"]``: the
     positions of :func:`~.balancing.shared_variables`, filled before the first
     balanced fit traces."""
     head_losses = loss.head_losses
@@ -257,7 +257,7 @@ def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances
                     t = (first_epoch + e) * steps + s
                     grads, values, ntv, loss_weights = balanced(
                         tv, ntv, X[idx], y, w, mask, loss_weights, initial,
-                        first_epoch + e > 0, t, seed, ov[lr_index], mode)
+                        initial[0] >= 0, t, seed, ov[lr_index], mode)
                 else:
                     (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask,
                                                         loss_weights, True)
@@ -273,7 +273,7 @@ def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances
                                                        for i in log_variances])])
             if mode[0]:  # then GradNorm's weights; L(0): the first epoch's mean losses
                 row = jnp.concatenate([row, state[3]])
-                state = (*state[:4], jnp.where(first_epoch + e == 0, row[1:n_losses], state[4]))
+                state = (*state[:4], jnp.where(state[4] < 0, row[1:n_losses], state[4]))
             return state, history.at[e].set(row)
 
         history = jnp.zeros((_MAX_EPOCHS, width))

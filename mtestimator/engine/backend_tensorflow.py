@@ -130,6 +130,7 @@ class Trainer(BaseTrainer):
         super().__init__(model, losses, optimizer, metrics)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
         self._initial = tf.Variable(tf.zeros([len(self.names)]), trainable=False)  # GradNorm's
+        # L(0); -1 until the first epoch's end
         self._shared = None  # (shared, matrices) positions, on the first balanced fit
         self._schedule_values = tf.Variable([1.0, 0.0], trainable=False)  # epochs, rate
         self._xla = xla_wanted() and not _random_layers(model)
@@ -255,7 +256,7 @@ class Trainer(BaseTrainer):
     def _balanced_step(self, x, y, w, mask, variables, t, seed, active, mode):
         """One step's gradients under GradNorm and/or PCGrad (``mode``), and
         ``[total, head..., metric sums...]``; GradNorm's new weights assigned
-        (from the second epoch: ``active``)."""
+        (once the first epoch's losses are known: ``active``)."""
         gradnorm, pcgrad = mode
         shared, matrices = self._shared
         k = len(self.names)
@@ -331,7 +332,7 @@ class Trainer(BaseTrainer):
                     t = tf.cast(first_epoch + e, tf.int64) * tf.cast(steps, tf.int64) \
                         + tf.cast(s, tf.int64)
                     grads, losses = self._balanced_step(x, y, w, mask, variables, t, seed,
-                                                        first_epoch + e > 0, mode)
+                                                        self._initial[0] >= 0, mode)
                 else:
                     with tf.GradientTape() as tape:
                         losses = self._losses(x, y, w, mask, training=True)
@@ -349,7 +350,7 @@ class Trainer(BaseTrainer):
                 row = tf.concat([row, self._log_variance_values()], axis=0)
             if mode[0]:  # then GradNorm's weights; L(0): the first epoch's mean losses
                 row = tf.concat([row, tf.identity(self._loss_weights)], axis=0)
-                self._initial.assign(tf.where(first_epoch + e == 0, row[1:n_losses],
+                self._initial.assign(tf.where(self._initial < 0, row[1:n_losses],
                                               self._initial))
             row = tf.reshape(row, [1, self.n_values])
             return e + 1, tf.tensor_scatter_nd_update(history, [[e]], row)

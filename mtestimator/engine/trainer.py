@@ -194,8 +194,8 @@ class BaseTrainer:
         self._learned_width = len(self.names) if learned else 0
         #: ``(gradnorm, pcgrad)`` of the running fit (static arguments of the compiled step)
         self.mode = (False, False)
-        #: GradNorm's ``L_i(0)``: each head's mean loss over the first epoch (0: not yet)
-        self.initial_losses = np.zeros(len(self.names), np.float32)
+        #: GradNorm's ``L_i(0)``: each head's mean loss over the first epoch (-1: not yet)
+        self.initial_losses = np.full(len(self.names), -1.0, np.float32)
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self.model.optimizer = optimizer  # what callbacks such as ReduceLROnPlateau change
@@ -302,8 +302,8 @@ class BaseTrainer:
         """
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         self.mode = (balancing == "gradnorm", gradient == "pcgrad")
-        self.initial_losses = np.zeros(len(self.names), np.float32) if initial_losses is None \
-            else np.asarray([initial_losses[n] for n in self.names], np.float32)
+        self.initial_losses = np.full(len(self.names), -1.0, np.float32) \
+            if initial_losses is None else np.asarray([initial_losses[n] for n in self.names], np.float32)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
         totals = self._totals(Y, W), None if validation is None else self._totals(*validation[1:])
