@@ -19,11 +19,15 @@ before it).
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses, then
 the heads' metric sums (:func:`~.metrics.sums_function`), then with learned
-loss weights each head's log-variance at the epoch's end: ``n_values`` in all),
+loss weights each head's log-variance at the epoch's end, then with GradNorm
+each head's loss weight at the epoch's end: ``n_values`` in all),
 ``_evaluate`` (the same on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values
-of the compiled function, not constants of it.
+of the compiled function, not constants of it; GradNorm and PCGrad
+(:mod:`.balancing`, :attr:`BaseTrainer.mode`) are static arguments of it: a
+balanced fit compiles its own function, and a fit with neither runs the one
+it always did.
 """
 
 import signal
