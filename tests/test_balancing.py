@@ -1,4 +1,4 @@
-"""GradNorm and PCGrad (mtestimator/engine/balancing.py): the arithmetic, and fits on both backends."""
+"""GradNorm and PCGrad (engine/balancing.py): the arithmetic, and fits on both backends."""
 
 import keras
 import numpy as np

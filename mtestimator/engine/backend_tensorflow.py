@@ -129,8 +129,8 @@ class Trainer(BaseTrainer):
     def __init__(self, model, losses, optimizer, metrics=()):
         super().__init__(model, losses, optimizer, metrics)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
-        self._initial = tf.Variable(tf.zeros([len(self.names)]), trainable=False)  # GradNorm's
-        # L(0); -1 until the first epoch's end
+        # GradNorm's L(0) by head (-1: not yet known)
+        self._initial = tf.Variable(tf.zeros([len(self.names)]), trainable=False)
         self._shared = None  # (shared, matrices) positions, on the first balanced fit
         self._schedule_values = tf.Variable([1.0, 0.0], trainable=False)  # epochs, rate
         self._xla = xla_wanted() and not _random_layers(model)
@@ -284,8 +284,8 @@ class Trainer(BaseTrainer):
             self._loss_weights.assign(tf.where(active, new, coef))
         if pcgrad and shared and k > 1:
             at = [variables[i] for i in shared]
-            rows = [tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(
-                head_terms[i], at, unconnected_gradients=zero)], axis=0) * coef[i] for i in range(k)]
+            rows = [coef[i] * tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(
+                head_terms[i], at, unconnected_gradients=zero)], axis=0) for i in range(k)]
             order = epoch_order(k, tf.bitwise.bitwise_xor(seed, HEAD_ORDER_SALT), t)
             combined = project_conflicting(tf.stack(rows), tf.cast(order, tf.int32))
             if penalty is not None:

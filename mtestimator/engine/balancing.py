@@ -1,4 +1,4 @@
-"""Per-step task balancing inside the compiled trainers: GradNorm and PCGrad, one place for both backends.
+"""Per-step task balancing in the compiled trainers, for both backends: GradNorm and PCGrad.
 
 The backends (``backend_tensorflow``, ``backend_jax``) compute each head's
 gradient in their own way; the arithmetic on those gradients is here, in

@@ -306,8 +306,9 @@ class BaseTrainer:
         """
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
         self.mode = (balancing == "gradnorm", gradient == "pcgrad")
-        self.initial_losses = np.full(len(self.names), -1.0, np.float32) \
-            if initial_losses is None else np.asarray([initial_losses[n] for n in self.names], np.float32)
+        self.initial_losses = np.asarray(
+            [-1.0 if initial_losses is None else initial_losses[n] for n in self.names],
+            np.float32)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
         totals = self._totals(Y, W), None if validation is None else self._totals(*validation[1:])
