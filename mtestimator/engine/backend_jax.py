@@ -193,14 +193,17 @@ def _balanced_gradients(loss, metric_sums, n_heads, where, auto):
         coef = jnp.ones(k) if auto else loss_weights  # the weights apply to the gradients
         total = jnp.sum(coef * terms) + penalty
         (out,) = vjp((coef, jnp.float32(1.0)))
-        if gradnorm and matrices and k > 1:
+        gradnorm, pcgrad = gradnorm and bool(matrices) and k > 1, pcgrad and bool(shared) and k > 1
+        per_head_grads = [vjp((eye[i], jnp.float32(0.0)))[0] for i in range(k)] \
+            if gradnorm or pcgrad else []
+        if gradnorm:
             norms = jnp.stack([jnp.sqrt(sum(jnp.sum(jnp.square(g[p])) for p in matrices))
-                               for g in (vjp((eye[i], jnp.float32(0.0)))[0] for i in range(k))])
+                               for g in per_head_grads])
             new = gradnorm_update(coef, norms, per_head, initial, lr)
             loss_weights = jnp.where(active, new, coef)
-        if pcgrad and shared and k > 1:
-            rows = jnp.stack([jnp.concatenate([vjp((eye[i], jnp.float32(0.0)))[0][p].ravel()
-                                               for p in shared]) * coef[i] for i in range(k)])
+        if pcgrad:
+            rows = jnp.stack([coef[i] * jnp.concatenate([g[p].ravel() for p in shared])
+                              for i, g in enumerate(per_head_grads)])
             order = epoch_order(k, jnp.bitwise_xor(seed, np.uint32(HEAD_ORDER_SALT)), t)
             combined = project_conflicting(rows, order)
             (pen,) = vjp((jnp.zeros(k), jnp.float32(1.0)))

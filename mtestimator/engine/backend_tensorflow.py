@@ -272,20 +272,22 @@ class Trainer(BaseTrainer):
             if penalty is not None:
                 total = total + penalty
         grads = tape.gradient(total, variables)
+        gradnorm, pcgrad = gradnorm and bool(matrices) and k > 1, pcgrad and bool(shared) and k > 1
+        need = sorted({*(matrices if gradnorm else ()), *(shared if pcgrad else ())})
         zero = tf.UnconnectedGradients.ZERO
-        if gradnorm and matrices and k > 1:
-            at = [variables[i] for i in matrices]
-            norms = tf.stack([tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in
-                                                tape.gradient(head_terms[i], at,
-                                                              unconnected_gradients=zero)]))
-                              for i in range(k)])
+        per_head_grads = [dict(zip(need, tape.gradient(head_terms[i], [variables[p] for p in need],
+                                                       unconnected_gradients=zero)))
+                          for i in range(k)] if need else []
+        if gradnorm:
+            norms = tf.stack([tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g[p])) for p in matrices]))
+                              for g in per_head_grads])
             new = gradnorm_update(coef, norms, per_head, self._initial,
                                   tf.cast(self.optimizer.learning_rate, tf.float32))
             self._loss_weights.assign(tf.where(active, new, coef))
-        if pcgrad and shared and k > 1:
+        if pcgrad:
             at = [variables[i] for i in shared]
-            rows = [coef[i] * tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(
-                head_terms[i], at, unconnected_gradients=zero)], axis=0) for i in range(k)]
+            rows = [coef[i] * tf.concat([tf.reshape(g[p], [-1]) for p in shared], axis=0)
+                    for i, g in enumerate(per_head_grads)]
             order = epoch_order(k, tf.bitwise.bitwise_xor(seed, HEAD_ORDER_SALT), t)
             combined = project_conflicting(tf.stack(rows), tf.cast(order, tf.int32))
             if penalty is not None:
