@@ -274,10 +274,12 @@ class Trainer(BaseTrainer):
         grads = tape.gradient(total, variables)
         gradnorm, pcgrad = gradnorm and bool(matrices) and k > 1, pcgrad and bool(shared) and k > 1
         need = sorted({*(matrices if gradnorm else ()), *(shared if pcgrad else ())})
+        # sources as TensorFlow variables: a Keras variable's dtype (a string)
+        # fails TensorFlow's zeros for a source the target does not depend on
         zero = tf.UnconnectedGradients.ZERO
-        per_head_grads = [dict(zip(need, tape.gradient(head_terms[i], [variables[p] for p in need],
-                                                       unconnected_gradients=zero)))
-                          for i in range(k)] if need else []
+        per_head_grads = [dict(zip(need, tape.gradient(
+            head_terms[i], [variables[p].value for p in need], unconnected_gradients=zero)))
+            for i in range(k)] if need else []
         if gradnorm:
             norms = tf.stack([tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g[p])) for p in matrices]))
                               for g in per_head_grads])
@@ -285,7 +287,7 @@ class Trainer(BaseTrainer):
                                   tf.cast(self.optimizer.learning_rate, tf.float32))
             self._loss_weights.assign(tf.where(active, new, coef))
         if pcgrad:
-            at = [variables[i] for i in shared]
+            at = [variables[i].value for i in shared]
             rows = [coef[i] * tf.concat([tf.reshape(g[p], [-1]) for p in shared], axis=0)
                     for i, g in enumerate(per_head_grads)]
             order = epoch_order(k, tf.bitwise.bitwise_xor(seed, HEAD_ORDER_SALT), t)
