@@ -108,7 +108,11 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         return False
 
     def _balancing(self):
-        """Hook: the rule that re-weights the heads' losses between epochs ("dwa"), or None."""
+        """Hook: the rule that re-weights the heads' losses ("dwa", "gradnorm"), or None."""
+        return None
+
+    def _gradient_method(self):
+        """Hook: how the heads' gradients of the trunk combine ("pcgrad"), or None."""
         return None
 
     def _after_fit(self):
@@ -345,7 +349,7 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                     "learning_rate": self.learning_rate, "seed": seed,
                     "patience": self.n_iter_no_change, "callbacks": tuple(self.callbacks or ()),
                     "verbose": self.verbose, "schedule": prep.schedule,
-                    "balancing": self._balancing()}
+                    "balancing": self._balancing(), "gradient_method": self._gradient_method()}
         network = {"input_shape": tuple(self.input_shape_), "trunk": self.trunk_.build,
                    "trunk_key": self.trunk_.compile_key(), "optimizer": self.optimizer,
                    "input_dtype": self._X_dtype, "owner": owner, "weight_decay": self.weight_decay,
@@ -356,8 +360,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                                seed=seed, **network)
             validation = prep.validation if self.early_stopping else None
             return [("model", spec, (prep.X, prep.Y, prep.W), validation, TrainSettings(
-                first_epoch=self.n_iter_ if warm else 0, loss_weights=self._loss_weights(),
-                description=owner, **settings))]
+                first_epoch=self.n_iter_ if warm else 0, loss_weights=self._loss_weights(warm),
+                initial_losses=self._initial_losses(warm), description=owner, **settings))]
         jobs, seeds = [], seed_stream(seed)  # one seed per head's network
         for name, _ in self.heads_:
             keep = prep.W[name] != 0  # each network trains on the rows labelled for it
@@ -438,8 +442,12 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         """What partial_fit cannot change besides the network's layers."""
         return {"optimizer": self.optimizer, "uncertainty": bool(self._uncertainty())}
 
-    def _loss_weights(self):
-        """Each head's static weight in the total loss; None with learned weights."""
+    def _loss_weights(self, warm=False):
+        """Each head's (starting) weight in the total loss; None with learned weights."""
         if self._uncertainty():
             return None
         return {name: float(h.loss_weight) for name, h in self.heads_}
+
+    def _initial_losses(self, warm):
+        """Hook: GradNorm's ``L_i(0)`` by head for a continued fit, or None."""
+        return None

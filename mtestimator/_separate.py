@@ -37,7 +37,7 @@ class SeparateNetworks(MultiTaskEstimator):
     per head, sharing its whole fit sequence (target splitting, zero-weight rows, head fitting and encoding,
     the early-stopping split, threshold tuning), its predictions and scores,
     and its ``heads__<name>__<param>`` / ``trunk__<param>`` parameters;
-    ``loss_weights`` is left out, since no losses are summed.
+    ``loss_weights`` and ``gradient_method`` are left out, since no losses are summed.
     ``isinstance(est, MultiTaskEstimator)`` is therefore True; ``model_`` is
     None (there is no single network) and tells the two apart.
 

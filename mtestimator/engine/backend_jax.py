@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 from ._compat import jit_cache_size
+from .balancing import HEAD_ORDER_SALT, gradnorm_update, project_conflicting, shared_variables
 from .trainer import BaseTrainer, schedule_factor
 from .trainer import batch_capacity as _batch_capacity
 from .trainer import rows_bucket as _rows_bucket
@@ -147,7 +148,9 @@ def _loss_function(model, losses, names, metric_sums, log_variances=None):
 
     penalised = bool(model.losses)  # weight penalties (TabularTrunk's alpha)
 
-    def loss(tv, ntv, x, y, w, mask, loss_weights, training):
+    def head_losses(tv, ntv, x, y, w, mask, training):
+        """``(pred, ntv, penalties, per_head, terms)``: ``terms`` each head's
+        ``exp(-s) L + s`` with learned log-variances, else None."""
         if penalised and training:
             pred, ntv, penalties = model.stateless_call(tv, ntv, x, training=training,
                                                         return_losses=True)
@@ -160,43 +163,102 @@ def _loss_function(model, losses, names, metric_sums, log_variances=None):
             per_head = jnp.stack([
                 jnp.sum(jnp.where(mask > 0, losses[name].call(y[name], pred[name]).reshape(-1)
                                   * w[name], 0.0)) / count for name in names])
-            if log_variances is None:
-                total = jnp.sum(loss_weights * per_head)
-            else:  # as on TensorFlow: the s term weighted as the rows are
+            terms = None
+            if log_variances is not None:  # as on TensorFlow: the s term weighted as the rows
                 s = jnp.stack([jnp.asarray(layer.log_var.value, jnp.float32)
                                for layer in log_variances])
                 weight = jnp.stack([jnp.sum(jnp.where(mask > 0, w[name], 0.0)) / count
                                     for name in names])
-                total = jnp.sum(jnp.exp(-s) * per_head + s * weight)
+                terms = jnp.exp(-s) * per_head + s * weight
+        return pred, ntv, penalties, per_head, terms
+
+    def loss(tv, ntv, x, y, w, mask, loss_weights, training):
+        pred, ntv, penalties, per_head, terms = head_losses(tv, ntv, x, y, w, mask, training)
+        total = jnp.sum(loss_weights * per_head) if terms is None else jnp.sum(terms)
         for penalty in penalties:
             total = total + penalty
         return total, (jnp.concatenate([total[None], per_head,
                                         metric_sums(y, pred, w, mask)]), ntv)
 
+    loss.head_losses = head_losses
     return loss
 
 
-def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances=()):
+def _balanced_gradients(loss, metric_sums, n_heads, where, auto):
+    """``grads(tv, ntv, x, y, w, mask, loss_weights, initial, active, t, seed, lr,
+    mode)`` -> ``(grads, values, ntv, loss_weights)``: one step's gradients under
+    GradNorm and/or PCGrad (``mode``, see :mod:`.balancing`), GradNorm's new
+    weights (once the first epoch's losses are known, ``active``). ``where["shared"]``: the
+    positions of :func:`~.balancing.shared_variables`, filled before the first
+    balanced fit traces."""
+    head_losses = loss.head_losses
+    k = n_heads
+    eye = jnp.eye(k)
+
+    def grads(tv, ntv, x, y, w, mask, loss_weights, initial, active, t, seed, lr, mode):
+        gradnorm, pcgrad = mode
+        shared, matrices = where["shared"]
+
+        def objective(tv):
+            pred, ntv2, penalties, per_head, terms = head_losses(tv, ntv, x, y, w, mask, True)
+            penalty = sum(penalties, jnp.float32(0.0))
+            return (per_head if terms is None else terms, penalty), (pred, ntv2, per_head)
+
+        (terms, penalty), vjp, (pred, ntv, per_head) = jax.vjp(objective, tv, has_aux=True)
+        coef = jnp.ones(k) if auto else loss_weights  # the weights apply to the gradients
+        total = jnp.sum(coef * terms) + penalty
+        (out,) = vjp((coef, jnp.float32(1.0)))
+        gradnorm, pcgrad = gradnorm and bool(matrices) and k > 1, pcgrad and bool(shared) and k > 1
+        per_head_grads = [vjp((eye[i], jnp.float32(0.0)))[0] for i in range(k)] \
+            if gradnorm or pcgrad else []
+        if gradnorm:
+            norms = jnp.stack([jnp.sqrt(sum(jnp.sum(jnp.square(g[p])) for p in matrices))
+                               for g in per_head_grads])
+            new = gradnorm_update(coef, norms, per_head, initial, lr)
+            loss_weights = jnp.where(active, new, coef)
+        if pcgrad:
+            rows = jnp.stack([coef[i] * jnp.concatenate([g[p].ravel() for p in shared])
+                              for i, g in enumerate(per_head_grads)])
+            order = epoch_order(k, jnp.bitwise_xor(seed, np.uint32(HEAD_ORDER_SALT)), t)
+            combined = project_conflicting(rows, order)
+            (pen,) = vjp((jnp.zeros(k), jnp.float32(1.0)))
+            combined = combined + jnp.concatenate([pen[p].ravel() for p in shared])
+            out, offset = list(out), 0
+            for p in shared:
+                out[p] = combined[offset:offset + out[p].size].reshape(out[p].shape)
+                offset += out[p].size
+        values = jnp.concatenate([total[None], per_head, metric_sums(y, pred, w, mask)])
+        return out, values, ntv, loss_weights
+
+    return grads
+
+
+def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances=(),
+                    balanced=None):
     """The compiled training run: ``n_epochs`` epochs from ``first_epoch`` on
     the first ``n`` rows of the padded data, in steps of ``batch_size`` rows
-    (at most ``capacity``, the static batch shape). Returns the new state and
-    a ``(_MAX_EPOCHS, n_values + len(log_variances))`` history whose first
+    (at most ``capacity``, the static batch shape). Returns the new state, the
+    loss weights and GradNorm's initial losses, and a ``(_MAX_EPOCHS,
+    n_values + len(log_variances) [+ heads])`` history whose first
     ``n_epochs`` rows are each epoch's mean losses (the first ``n_losses``
     values), then its metric sums, then the trainable variables at positions
-    ``log_variances`` at the epoch's end."""
+    ``log_variances`` at the epoch's end, then with GradNorm the loss
+    weights. ``balanced``: :func:`_balanced_gradients` (``mode``, static,
+    ``(gradnorm, pcgrad)``)."""
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     def run(tv, ntv, ov, X, Y, W, n, loss_weights, seed, first_epoch, n_epochs, batch_size,
-            schedule_values, *, capacity, schedule=None):
+            schedule_values, initial, *, capacity, schedule=None, mode=(False, False)):
         lanes = jnp.arange(capacity)
         steps = (n + batch_size - 1) // batch_size
+        width = n_values + len(log_variances) + (n_losses - 1 if mode[0] else 0)
 
         def epoch(e, carry):
             state, history = carry
             order = epoch_order(n, seed, first_epoch + e, X.shape[0])
 
             def step(s, carry):
-                (tv, ntv, ov), sums = carry
+                (tv, ntv, ov, loss_weights, initial), sums = carry
                 positions = s * batch_size + lanes
                 mask = ((lanes < batch_size) & (positions < n)).astype(jnp.float32)
                 idx = order[jnp.minimum(positions, n - 1)]  # masked lanes: a real row
@@ -209,11 +271,17 @@ def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances
                     ov[lr_index] = jnp.asarray(base * schedule_factor(
                         schedule, t, total * steps.astype(jnp.float32), jnp),
                         ov[lr_index].dtype)
-                (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask, loss_weights,
-                                                    True)
+                if any(mode):
+                    t = (first_epoch + e) * steps + s
+                    grads, values, ntv, loss_weights = balanced(
+                        tv, ntv, X[idx], y, w, mask, loss_weights, initial,
+                        initial[0] >= 0, t, seed, ov[lr_index], mode)
+                else:
+                    (_, (values, ntv)), grads = grad_fn(tv, ntv, X[idx], y, w, mask,
+                                                        loss_weights, True)
                 tv, ov = optimizer.stateless_apply(ov, grads, tv)
                 # losses: batch means times rows; metric sums as they are
-                return (tv, ntv, ov), sums + jnp.concatenate(
+                return (tv, ntv, ov, loss_weights, initial), sums + jnp.concatenate(
                     [values[:n_losses] * jnp.sum(mask), values[n_losses:]])
 
             state, sums = lax.fori_loop(0, steps, step, (state, jnp.zeros(n_values)))
@@ -221,13 +289,17 @@ def _train_function(loss, optimizer, n_values, n_losses, lr_index, log_variances
             if log_variances:
                 row = jnp.concatenate([row, jnp.stack([jnp.asarray(state[0][i], jnp.float32)
                                                        for i in log_variances])])
+            if mode[0]:  # then GradNorm's weights; L(0): the first epoch's mean losses
+                row = jnp.concatenate([row, state[3]])
+                state = (*state[:4], jnp.where(state[4] < 0, row[1:n_losses], state[4]))
             return state, history.at[e].set(row)
 
-        history = jnp.zeros((_MAX_EPOCHS, n_values + len(log_variances)))
-        state, history = lax.fori_loop(0, n_epochs, epoch, ((tv, ntv, ov), history))
+        history = jnp.zeros((_MAX_EPOCHS, width))
+        state, history = lax.fori_loop(0, n_epochs, epoch,
+                                       ((tv, ntv, ov, loss_weights, initial), history))
         return *state, history
 
-    return jax.jit(run, static_argnames=("capacity", "schedule"))
+    return jax.jit(run, static_argnames=("capacity", "schedule", "mode"))
 
 
 def _eval_function(loss):
@@ -254,8 +326,11 @@ class Trainer(BaseTrainer):
         trainable = model.trainable_variables
         positions = [next(i for i, v in enumerate(trainable) if v is layer.log_var)
                      for layer in self.log_variances or ()]
+        self._where = {}  # the shared variables' positions, on the first balanced fit
         self._run = _train_function(loss, optimizer, self._width(), 1 + len(self.names),
-                                    lr_index, positions)
+                                    lr_index, positions, _balanced_gradients(
+                                        loss, self._metric_sums, len(self.names), self._where,
+                                        auto=self.log_variances is not None))
         self._eval = _eval_function(loss)
 
     def compilations(self):
@@ -275,6 +350,7 @@ class Trainer(BaseTrainer):
                 {k: _pad_rows(v, size) for k, v in W.items()}, np.int32(len(X)))
 
     def _set_loss_weights(self, values):
+        super()._set_loss_weights(values)
         self._loss_weights = np.asarray(values, np.float32)
 
     def _epochs(self, data, first_epoch, n_epochs, batch_size, seed):
@@ -282,21 +358,32 @@ class Trainer(BaseTrainer):
         state = self._state()
         kind, total = self.schedule
         static = {} if kind is None else {"schedule": kind}
+        if any(self.mode):
+            static["mode"] = self.mode
+            if "shared" not in self._where:
+                self._where["shared"] = shared_variables(self.model)
         schedule_values = np.array([total, getattr(self, "base_learning_rate", 0.0)],
                                    np.float32)
         history = [np.zeros((0, self.n_values), np.float32)]
         for start in range(0, n_epochs, _MAX_EPOCHS):
             count = min(_MAX_EPOCHS, n_epochs - start)
-            *state, values = self._run(
+            *state, weights, initial, values = self._run(
                 *state, *data, self._loss_weights, _seed32(seed),
                 np.int32(first_epoch + start), np.int32(count), np.int32(batch_size),
-                schedule_values, capacity=_batch_capacity(batch_size), **static)
+                schedule_values, self.initial_losses, capacity=_batch_capacity(batch_size),
+                **static)
             history.append(np.asarray(values)[:count])
+            if self.mode[0]:
+                self._loss_weights = np.asarray(weights, np.float32)
+                self.initial_losses = np.asarray(initial, np.float32)
         self._set_state(*state)
         return np.concatenate(history)
 
     def _evaluate(self, data):
         return np.asarray(self._eval(*self._state()[:2], *data, self._loss_weights))
+
+    def _current_loss_weights(self):
+        return self._loss_weights
 
     def _state(self):
         return ([v.value for v in self.model.trainable_variables],

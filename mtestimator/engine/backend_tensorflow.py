@@ -44,6 +44,8 @@ single_threaded_xla()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from .balancing import HEAD_ORDER_SALT, gradnorm_update, project_conflicting, \
+    shared_variables  # noqa: E402
 from .trainer import BaseTrainer, batch_capacity, rows_bucket, schedule_factor  # noqa: E402
 
 __all__ = ["Trainer", "epoch_order", "keras_fit", "uses_xla", "xla_wanted"]
@@ -127,6 +129,9 @@ class Trainer(BaseTrainer):
     def __init__(self, model, losses, optimizer, metrics=()):
         super().__init__(model, losses, optimizer, metrics)
         self._loss_weights = tf.Variable(tf.ones([len(self.names)]), trainable=False)
+        # GradNorm's L(0) by head (-1: not yet known)
+        self._initial = tf.Variable(tf.zeros([len(self.names)]), trainable=False)
+        self._shared = None  # (shared, matrices) positions, on the first balanced fit
         self._schedule_values = tf.Variable([1.0, 0.0], trainable=False)  # epochs, rate
         self._xla = xla_wanted() and not _random_layers(model)
         self._run_xla = tf.function(self._run_epochs, jit_compile=True, autograph=False,
@@ -148,7 +153,11 @@ class Trainer(BaseTrainer):
         return tf.zeros(var.shape, var.dtype)
 
     def _set_loss_weights(self, values):
+        super()._set_loss_weights(values)
         self._loss_weights.assign(values)
+
+    def _current_loss_weights(self):
+        return self._loss_weights.numpy()
 
     @staticmethod
     def _data(X, Y, W):
@@ -163,7 +172,12 @@ class Trainer(BaseTrainer):
         """Run ``n_epochs`` epochs, in calls of at most ``_MAX_EPOCHS``."""
         capacity = batch_capacity(batch_size)
         kind, total = self.schedule
-        static = {"capacity": capacity, "schedule": kind}
+        # static: a scheduled or balanced fit traces its own function
+        static = {"capacity": capacity, "schedule": kind, "mode": self.mode}
+        if any(self.mode):
+            if self._shared is None:
+                self._shared = shared_variables(self.model)
+            self._initial.assign(self.initial_losses)
         if kind is not None:  # values, not constants: no new trace per rate or epochs
             self._schedule_values.assign([float(total), self.base_learning_rate])
         history = [np.zeros((0, self.n_values), np.float32)]
@@ -184,6 +198,7 @@ class Trainer(BaseTrainer):
             if values is None:
                 values = self._concrete(self._run_graph, args, **static)(*args, **static)
             history.append(values.numpy()[:count])
+        self.initial_losses = self._initial.numpy()
         return np.concatenate(history)
 
     def _evaluate(self, data):
@@ -203,20 +218,31 @@ class Trainer(BaseTrainer):
                 *args, **static)
         return concrete
 
-    def _losses(self, x, y, w, mask, training):
-        """``[total, head..., metric sums...]``: each head's loss, the mean over the
-        rows where ``mask`` is 1 of its per-row loss times ``w``; the metrics' sums."""
+    def _head_losses(self, x, y, w, mask, training):
+        """``(pred, per_head, terms)``: each head's loss, the mean over the rows
+        where ``mask`` is 1 of its per-row loss times ``w``; with learned
+        log-variances each head's ``exp(-s) L + s`` term (else None)."""
         pred = self.model(x, training=training)
         count = tf.maximum(tf.reduce_sum(mask), 1.0)
         per_head = tf.stack([
             tf.reduce_sum(tf.reshape(self.head_losses[n].call(y[n], pred[n]), [-1]) * w[n]
                           * mask) / count for n in self.names])
-        if self.log_variances is None:
-            total = tf.reduce_sum(self._loss_weights * per_head)
-        else:  # exp(-s) L + s, the s term weighted as the rows are (as Keras's fit does)
+        terms = None
+        if self.log_variances is not None:
+            # exp(-s) L + s, the s term weighted as the rows are (as Keras's fit does)
             s = self._log_variance_values()
             weight = tf.stack([tf.reduce_sum(w[n] * mask) / count for n in self.names])
-            total = tf.reduce_sum(tf.exp(-s) * per_head + s * weight)
+            terms = tf.exp(-s) * per_head + s * weight
+        return pred, per_head, terms
+
+    def _losses(self, x, y, w, mask, training):
+        """``[total, head..., metric sums...]``: the heads' losses
+        (:meth:`_head_losses`), weighted; the metrics' sums."""
+        pred, per_head, terms = self._head_losses(x, y, w, mask, training)
+        if terms is None:
+            total = tf.reduce_sum(self._loss_weights * per_head)
+        else:
+            total = tf.reduce_sum(terms)
         if training and self.model.losses:  # weight penalties (TabularTrunk's alpha)
             total = total + tf.add_n(self.model.losses)
         # the metrics off the gradient: without it the gradient graph differs (an
@@ -227,11 +253,63 @@ class Trainer(BaseTrainer):
     def _log_variance_values(self):
         return tf.stack([tf.cast(layer.log_var, tf.float32) for layer in self.log_variances])
 
+    def _balanced_step(self, x, y, w, mask, variables, t, seed, active, mode):
+        """One step's gradients under GradNorm and/or PCGrad (``mode``), and
+        ``[total, head..., metric sums...]``; GradNorm's new weights assigned
+        (once the first epoch's losses are known: ``active``)."""
+        gradnorm, pcgrad = mode
+        shared, matrices = self._shared
+        k = len(self.names)
+        with tf.GradientTape(persistent=True) as tape:
+            pred, per_head, terms = self._head_losses(x, y, w, mask, True)
+            if terms is None:  # the weights apply to the heads' gradients
+                terms, coef = per_head, tf.identity(self._loss_weights)
+            else:
+                coef = tf.ones([k])
+            total = tf.reduce_sum(coef * terms)
+            head_terms = tf.unstack(terms)  # on the tape: each head's gradient
+            penalty = tf.add_n(self.model.losses) if self.model.losses else None
+            if penalty is not None:
+                total = total + penalty
+        grads = tape.gradient(total, variables)
+        gradnorm, pcgrad = gradnorm and bool(matrices) and k > 1, pcgrad and bool(shared) and k > 1
+        need = sorted({*(matrices if gradnorm else ()), *(shared if pcgrad else ())})
+        # sources as TensorFlow variables: a Keras variable's dtype (a string)
+        # fails TensorFlow's zeros for a source the target does not depend on
+        zero = tf.UnconnectedGradients.ZERO
+        per_head_grads = [dict(zip(need, tape.gradient(
+            head_terms[i], [variables[p].value for p in need], unconnected_gradients=zero)))
+            for i in range(k)] if need else []
+        if gradnorm:
+            norms = tf.stack([tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g[p])) for p in matrices]))
+                              for g in per_head_grads])
+            new = gradnorm_update(coef, norms, per_head, self._initial,
+                                  tf.cast(self.optimizer.learning_rate, tf.float32))
+            self._loss_weights.assign(tf.where(active, new, coef))
+        if pcgrad:
+            at = [variables[i].value for i in shared]
+            rows = [coef[i] * tf.concat([tf.reshape(g[p], [-1]) for p in shared], axis=0)
+                    for i, g in enumerate(per_head_grads)]
+            order = epoch_order(k, tf.bitwise.bitwise_xor(seed, HEAD_ORDER_SALT), t)
+            combined = project_conflicting(tf.stack(rows), tf.cast(order, tf.int32))
+            if penalty is not None:
+                combined = combined + tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(
+                    penalty, at, unconnected_gradients=zero)], axis=0)
+            grads = list(grads)
+            offset = 0
+            for i, var in zip(shared, at):
+                size = int(np.prod(var.shape))
+                grads[i] = tf.reshape(combined[offset:offset + size], var.shape)
+                offset += size
+        del tape
+        metrics = self._metric_sums(y, tf.nest.map_structure(tf.stop_gradient, pred), w, mask)
+        return grads, tf.concat([[total], per_head, metrics], axis=0)
+
     def _run_epochs(self, X, Y, W, n, first_epoch, n_epochs, batch_size, seed, *, capacity,
-                    schedule=None):
+                    schedule=None, mode=(False, False)):
         """``schedule``: the kind of learning-rate schedule (static: a scheduled
         fit traces its own function; its epochs and base rate are values), None:
-        the constant rate."""
+        the constant rate. ``mode``: ``(gradnorm, pcgrad)`` (:meth:`_balanced_step`)."""
         size = tf.shape(X)[0]
         steps = (n + batch_size - 1) // batch_size
         lanes = tf.range(capacity)
@@ -254,10 +332,16 @@ class Trainer(BaseTrainer):
                     t = tf.cast((first_epoch + e) * steps + s, tf.float32)
                     self.optimizer.learning_rate.assign(base * schedule_factor(
                         schedule, t, total * tf.cast(steps, tf.float32), tf.math))
-                with tf.GradientTape() as tape:
-                    losses = self._losses(x, y, w, mask, training=True)
-                    total = losses[0]
-                grads = tape.gradient(total, variables)
+                if any(mode):
+                    t = tf.cast(first_epoch + e, tf.int64) * tf.cast(steps, tf.int64) \
+                        + tf.cast(s, tf.int64)
+                    grads, losses = self._balanced_step(x, y, w, mask, variables, t, seed,
+                                                        self._initial[0] >= 0, mode)
+                else:
+                    with tf.GradientTape() as tape:
+                        losses = self._losses(x, y, w, mask, training=True)
+                        total = losses[0]
+                    grads = tape.gradient(total, variables)
                 self.optimizer.apply(grads, variables)
                 # losses: batch means times rows; metric sums as they are
                 return s + 1, sums + tf.concat([losses[:n_losses] * tf.reduce_sum(mask),
@@ -268,6 +352,10 @@ class Trainer(BaseTrainer):
             row = tf.concat([sums[:n_losses] / tf.cast(n, tf.float32), sums[n_losses:]], axis=0)
             if self.log_variances is not None:  # then each s at the epoch's end
                 row = tf.concat([row, self._log_variance_values()], axis=0)
+            if mode[0]:  # then GradNorm's weights; L(0): the first epoch's mean losses
+                row = tf.concat([row, tf.identity(self._loss_weights)], axis=0)
+                self._initial.assign(tf.where(self._initial < 0, row[1:n_losses],
+                                              self._initial))
             row = tf.reshape(row, [1, self.n_values])
             return e + 1, tf.tensor_scatter_nd_update(history, [[e]], row)
 

@@ -168,8 +168,12 @@ class TrainSettings:
     the fit in the progress output; ``schedule`` the learning-rate schedule
     over the fit's ``epochs`` (``"cosine"``, ``"linear_warmup_cosine"``;
     None: the constant ``learning_rate``); ``balancing`` how the loss
-    weights change between epochs (``"dwa"``: Dynamic Weight Average; None:
-    they stay ``loss_weights``).
+    weights change (``"dwa"``: Dynamic Weight Average, between epochs;
+    ``"gradnorm"``: GradNorm, at each step from ``loss_weights``, with
+    ``initial_losses`` each head's ``L_i(0)`` by name, None: the first
+    epoch's; None: they stay ``loss_weights``); ``gradient_method`` how the
+    heads' gradients of the shared variables combine (``"pcgrad"``; None:
+    summed).
     """
 
     epochs: int
@@ -184,3 +188,5 @@ class TrainSettings:
     description: object = None
     schedule: object = None
     balancing: object = None
+    gradient_method: object = None
+    initial_losses: object = None

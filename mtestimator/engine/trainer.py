@@ -19,11 +19,15 @@ before it).
 A backend subclass provides ``_data`` (arrays to backend tensors),
 ``_epochs`` (run epochs, return per-epoch ``[total, head...]`` losses, then
 the heads' metric sums (:func:`~.metrics.sums_function`), then with learned
-loss weights each head's log-variance at the epoch's end: ``n_values`` in all),
+loss weights each head's log-variance at the epoch's end, then with GradNorm
+each head's loss weight at the epoch's end: ``n_values`` in all),
 ``_evaluate`` (the same on a validation set), ``_zeros_like`` and
 ``compilations``, and may override ``_set_loss_weights``. The loss weights, the learning
 rate, the dropout rates, the batch size and the number of epochs are values
-of the compiled function, not constants of it.
+of the compiled function, not constants of it; GradNorm and PCGrad
+(:mod:`.balancing`, :attr:`BaseTrainer.mode`) are static arguments of it: a
+balanced fit compiles its own function, and a fit with neither runs the one
+it always did.
 """
 
 import signal
@@ -40,7 +44,8 @@ from .optimizers import load_optimizer_state
 from .progress import make_progress
 from .spec import SCHEDULES  # noqa: F401  (re-exported: the kinds schedule_factor takes)
 
-__all__ = ["BaseTrainer", "CHUNK_SECONDS", "DWA_TEMPERATURE", "LOG_VARIANCE", "SCHEDULES",
+__all__ = ["BaseTrainer", "CHUNK_SECONDS", "DWA_TEMPERATURE", "LOG_VARIANCE", "LOSS_WEIGHT",
+           "SCHEDULES",
            "WARMUP_FRACTION", "batch_capacity", "batch_hook", "dwa_weights",
            "needs_batch_hooks", "reads_logs_only", "rows_bucket", "schedule_factor"]
 
@@ -64,6 +69,8 @@ def schedule_factor(kind, step, total, xp):
 
 #: The history's key of a head's learned log-variance (``loss_weights="auto"``), after its name.
 LOG_VARIANCE = "_log_variance"
+#: The history's key of a head's learned loss weight (``loss_weights="gradnorm"``).
+LOSS_WEIGHT = "_loss_weight"
 
 #: Seconds of training between two returns to Python (progress, Ctrl-C).
 CHUNK_SECONDS = 0.5
@@ -188,11 +195,28 @@ class BaseTrainer:
         self.head_losses = {n: loss.base if learned else loss for n, loss in self.losses.items()}
         self.log_variances = [self.losses[n].weight_layer for n in self.names] \
             if learned else None
-        self.n_values = self._width() + (len(self.names) if learned else 0)
+        self._learned_width = len(self.names) if learned else 0
+        #: ``(gradnorm, pcgrad)`` of the running fit (static arguments of the compiled step)
+        self.mode = (False, False)
+        #: GradNorm's ``L_i(0)``: each head's mean loss over the first epoch (-1: not yet)
+        self.initial_losses = np.full(len(self.names), -1.0, np.float32)
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self.model.optimizer = optimizer  # what callbacks such as ReduceLROnPlateau change
         self.loss_weights = dict.fromkeys(self.names, 1.0)
+
+    @property
+    def n_values(self):
+        """The values of an epoch's history row (:meth:`_logs`)."""
+        return self._width() + self._learned_width + (len(self.names) if self.mode[0] else 0)
+
+    def _balancing_state(self):
+        """The loss weights and GradNorm's initial losses (a chunk's replay restores them)."""
+        return np.array(self._current_loss_weights(), np.float32), self.initial_losses.copy()
+
+    def _current_loss_weights(self):
+        """Hook: the loss weights the compiled function holds now (GradNorm updates them)."""
+        return self._loss_weight_values
 
     def nbytes(self):
         """Bytes of the network's and the optimizer's variables."""
@@ -230,6 +254,7 @@ class BaseTrainer:
     def _set_loss_weights(self, values):
         """Hook: the loss weights changed (``values`` in the order of ``names``).
         A backend that passes ``self.loss_weights`` at each call needs nothing."""
+        self._loss_weight_values = np.asarray(values, np.float32)
 
     def _logs(self, values, prefix="", totals=None):
         """``loss`` (what was minimised), ``<head>_loss`` (each head's own loss),
@@ -240,9 +265,12 @@ class BaseTrainer:
                 **{f"{prefix}{n}_loss": float(v) for n, v in zip(self.names, values[1:1 + k])}}
         if self.metrics:  # the sums after the losses, over the data set's totals
             logs.update(metric_logs(self.metrics, values[1 + k:width], totals, prefix))
+        extra = values[width:]
         if self.log_variances is not None and not prefix:
-            logs.update({f"{n}{LOG_VARIANCE}": float(v)
-                         for n, v in zip(self.names, values[width:])})
+            logs.update({f"{n}{LOG_VARIANCE}": float(v) for n, v in zip(self.names, extra)})
+            extra = extra[len(self.names):]
+        if self.mode[0] and not prefix:  # GradNorm's weights at the epoch's end
+            logs.update({f"{n}{LOSS_WEIGHT}": float(v) for n, v in zip(self.names, extra)})
         return logs
 
     def _width(self):
@@ -253,7 +281,8 @@ class BaseTrainer:
         return {n: data_totals(kind, Y[n], W[n]) for n, kind, _ in self.metrics}
 
     def fit(self, X, Y, W, *, epochs, batch_size, seed, validation=None, patience=None,
-            callbacks=(), verbose=0, description=None, balancing=None):
+            callbacks=(), verbose=0, description=None, balancing=None, gradient=None,
+            initial_losses=None):
         """Train; returns the per-epoch history (``loss``, ``<head>_loss``, ``val_*``).
 
         With ``validation=(X, Y, W)`` and ``patience``, stops after
@@ -268,12 +297,22 @@ class BaseTrainer:
         the weights are that epoch's. Any other callback, and validation,
         makes every chunk one epoch, and so does ``balancing="dwa"``
         (:func:`dwa_weights` sets the loss weights before each epoch).
+        ``balancing="gradnorm"`` learns the loss weights at each step (from
+        the loss weights given to :meth:`reset`; ``initial_losses``: each
+        head's ``L_i(0)``, None: the first epoch's mean losses, no update
+        before they are known) and ``gradient="pcgrad"`` projects the heads'
+        conflicting gradients of the shared variables (:mod:`.balancing`),
+        both inside the compiled function.
         """
         epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
+        self.mode = (balancing == "gradnorm", gradient == "pcgrad")
+        self.initial_losses = np.asarray(
+            [-1.0 if initial_losses is None else initial_losses[n] for n in self.names],
+            np.float32)
         data = self._data(X, Y, W)
         val = None if validation is None else self._data(*validation)
         totals = self._totals(Y, W), None if validation is None else self._totals(*validation[1:])
-        per_epoch = val is not None or balancing is not None or not all(
+        per_epoch = val is not None or balancing == "dwa" or not all(
             reads_logs_only(cb) for cb in callbacks)
         base = np.array([self.loss_weights[n] for n in self.names], np.float32)
         replay = bool(callbacks) and not per_epoch
@@ -335,12 +374,16 @@ class BaseTrainer:
         return [*self.model.variables, *self.optimizer.variables]
 
     def _snapshot(self):
-        """Every variable's value (network, dropout seeds, optimizer)."""
-        return [np.array(v.numpy()) for v in self._all_variables()]
+        """Every variable's value (network, dropout seeds, optimizer), and the
+        learned balancing state."""
+        return [np.array(v.numpy()) for v in self._all_variables()], self._balancing_state()
 
-    def _restore(self, values):
+    def _restore(self, state):
+        values, (weights, initial) = state
         for var, value in zip(self._all_variables(), values):
             var.assign(value)
+        self._set_loss_weights(weights)
+        self.initial_losses = initial
 
 
 #: Dynamic Weight Average's temperature (Liu et al. 2019's choice).

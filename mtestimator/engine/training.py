@@ -115,11 +115,14 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
     seed = settings.seed + settings.first_epoch
     callbacks = [copy.deepcopy(cb) for cb in settings.callbacks]
     if any(needs_batch_hooks(cb) for cb in callbacks):
-        if settings.balancing is not None:
+        if settings.balancing is not None or settings.gradient_method is not None:
+            what = (f"Loss balancing {settings.balancing!r} re-weights the heads"
+                    if settings.balancing is not None else
+                    f"gradient_method={settings.gradient_method!r} combines the heads' gradients")
             raise ValueError(
-                f"Loss balancing {settings.balancing!r} re-weights the heads between epochs in "
-                "the compiled trainer, but a callback with per-batch hooks trains with Keras's "
-                "own fit. Use epoch hooks (on_epoch_end) in the callbacks, or fixed loss weights.")
+                f"{what} in the compiled trainer, but a callback with per-batch hooks trains "
+                "with Keras's own fit. Use epoch hooks (on_epoch_end) in the callbacks, or "
+                "fixed loss weights and gradient_method=None.")
         history = _keras_fit(spec, model, X, Y, W, settings, batch_size, seed, validation,
                              callbacks, start=start)
         _check_finite(history["loss"])
@@ -134,7 +137,9 @@ def train(spec, X, Y, W, settings, *, validation=None, start=None):
                                   seed=seed, validation=validation,
                                   patience=settings.patience, callbacks=callbacks,
                                   verbose=settings.verbose, description=settings.description,
-                                  balancing=settings.balancing)
+                                  balancing=settings.balancing,
+                                  gradient=settings.gradient_method,
+                                  initial_losses=settings.initial_losses)
             _check_finite(history["loss"])
             for dst, src in zip(transferable_variables(model), trainer.variables()):
                 dst.assign(src)
