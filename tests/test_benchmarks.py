@@ -73,3 +73,37 @@ def test_every_real_table_has_its_targets_in_y_only():
         assert list(table.y.columns) == columns and len(table.X) == len(table.y), name
         assert not set(columns) & set(table.X.columns), name
         assert table.X.dtypes.map(lambda d: d.kind in "fiub" or d == "category").all(), name
+
+
+@pytest.mark.slow
+def test_sharing_builds_every_contender_from_each_bench_problem():
+    """No fit: every problem's baseline is its bench's SeparateNetworks, every contender
+    the joint network on the same heads (experts only where X can be dense)."""
+    from benchmarks import bench_sharing
+
+    for name in bench_sharing.PROBLEMS:
+        problem = bench_sharing.load(name, rows=120)
+        contenders = bench_sharing.contenders(problem)
+        expected = [n for n in bench_sharing.CONTENDERS
+                    if name != "sequences" or "experts" not in bench_sharing.CONTENDERS[n]]
+        assert list(contenders) == [bench_sharing.BASELINE, *expected], name
+        heads = [h for h, _ in bench_sharing._parts(problem.baseline)[2].heads]
+        assert [s.split("|")[0] for s in bench_sharing.scoring(problem)] == heads, name
+
+
+@pytest.mark.slow
+def test_sharing_smoke_writes_folds_and_the_verdict(tmp_path, capsys):
+    """Partial labels (a wrapped Pipeline, DataFrame y scored on its full truth): the
+    baseline and one contender, 2 folds of 2 epochs; then the report again from the CSV."""
+    from benchmarks import bench_sharing
+
+    bench_sharing.main(["--smoke", "--only", "partial_labels", "--contenders",
+                        "joint + towers", "--out", str(tmp_path)])
+    folds = pd.read_csv(tmp_path / "sharing_partial_labels_folds.csv")
+    assert set(folds.estimator) == {"separate", "joint + towers"}
+    assert list(dict.fromkeys(folds.metric)) == ["r2", "accuracy", "neg_hamming_loss"]
+    assert np.isfinite(folds.score).all() and len(folds) == 2 * 2 * 3
+    printed = capsys.readouterr().out
+    assert "| joint + towers |" in printed and "## partial_labels (2 folds)" in printed
+    assert bench_sharing.main(["--rebuild", "--out", str(tmp_path)]) is None
+    assert (tmp_path / "sharing.md").read_text().strip() == capsys.readouterr().out.strip()
