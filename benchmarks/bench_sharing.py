@@ -263,17 +263,18 @@ def paired(folds):
 
 
 def wide(table):
-    """One row per head: the baseline's mean, then per contender "difference ±
-    SE (wins/folds)"."""
-    rows = []
-    for (head, metric), group in table.groupby(level=["head", "metric"], sort=False):
-        group = group.droplevel(["head", "metric"])
-        row = {"head": head, "metric": metric, BASELINE: f"{group.loc[BASELINE, 'mean']:.4f}"}
-        for name, r in group.drop(index=BASELINE).iterrows():
-            flag = " ✗" if r.difference < -r.difference_se else ""
-            row[name] = f"{r.difference:+.4f} ± {r.difference_se:.4f} ({r.wins}/{r.folds}){flag}"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """One row per contender, one column per head (and its metric): the baseline's
+    mean score, each contender's "difference ± SE (wins/folds)", ✗ where it is
+    worse by more than one SE; and the mean fit seconds per fold."""
+    cells, fit = {}, {}
+    for (head, metric, name), r in table.iterrows():
+        cells.setdefault(name, {})[f"{head} ({metric})"] = (
+            f"{r['mean']:.4f}" if name == BASELINE else
+            f"{r.difference:+.4f} ± {r.difference_se:.4f} ({r.wins}/{r.folds})"
+            + (" ✗" if r.difference < -r.difference_se else ""))
+        fit[name] = round(r.fit_time, 1)
+    return pd.DataFrame.from_dict(cells, orient="index").assign(
+        **{"fit s": pd.Series(fit)}).rename_axis("contender")
 
 
 def verdicts(tables):
@@ -315,14 +316,11 @@ def report(frames, settings):
              f"\nseparate networks' fit seconds, sum over the problems of the mean per "
              f"fold: {sum(base.values()):.1f}"]
     for problem, table in tables.items():
-        folds = table.folds.iloc[0]
-        lines += [f"\n## {problem} ({folds} folds)\n",
-                  f"difference: the contender's score minus `{BASELINE}`'s, mean over folds "
-                  f"± standard error (folds won); ✗: worse by more than one standard error\n",
-                  wide(table).to_markdown(index=False),
-                  "\nfit seconds per fold: " + ", ".join(
-                      f"{name} {t:.1f}" for name, t in
-                      table.groupby(level="estimator", sort=False).fit_time.first().items())]
+        lines += [f"\n## {problem} ({table.folds.iloc[0]} folds)\n",
+                  f"`{BASELINE}`: its mean score; the others: their score minus `{BASELINE}`'s, "
+                  f"mean over folds ± standard error (folds won); ✗: worse by more than one "
+                  f"standard error; fit s: mean seconds per fold\n",
+                  wide(table).to_markdown()]
     return "\n".join(lines)
 
 
