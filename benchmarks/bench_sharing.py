@@ -277,6 +277,19 @@ def wide(table):
         **{"fit s": pd.Series(fit)}).rename_axis("contender")
 
 
+def every_head(tables, names=None):
+    """One row per problem and head, one column per contender (default: all):
+    "difference ± SE (wins/folds)", ✗ where worse by more than one SE."""
+    rows = {}
+    for problem, table in tables.items():
+        for (head, metric, name), r in table.drop(index=BASELINE, level="estimator").iterrows():
+            if names is None or name in names:
+                rows.setdefault((problem, f"{head} ({metric})"), {})[name] = (
+                    f"{r.difference:+.4f} ± {r.difference_se:.4f} ({r.wins}/{r.folds})"
+                    + (" ✗" if r.difference < -r.difference_se else ""))
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["problem", "head"])
+
+
 def verdicts(tables):
     """Per contender over every head of every problem (``tables``: problem -> its
     paired table): heads no worse (difference at least minus one SE), better
@@ -314,7 +327,11 @@ def report(frames, settings):
              "head and better on at least half of them)\n",
              verdicts(tables).to_markdown(index=False),
              f"\nseparate networks' fit seconds, sum over the problems of the mean per "
-             f"fold: {sum(base.values()):.1f}"]
+             f"fold: {sum(base.values()):.1f}",
+             "\n## Every head\n",
+             "the contender's score minus the baseline's, mean over folds ± standard error "
+             "(folds won); ✗: worse by more than one standard error\n",
+             every_head(tables).reset_index().to_markdown(index=False)]
     for problem, table in tables.items():
         lines += [f"\n## {problem} ({table.folds.iloc[0]} folds)\n",
                   f"`{BASELINE}`: its mean score; the others: their score minus `{BASELINE}`'s, "
