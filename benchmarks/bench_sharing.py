@@ -27,7 +27,10 @@ On each, :func:`mtestimator.model_selection.paired_comparison` (identical
 contender of CONTENDERS with the baseline, ``SeparateNetworks``. A contender
 is the joint network built from the baseline's own heads, trunk and settings
 (``MultiTaskEstimator``, the same epochs and seed), changed as its CONTENDERS
-entry says. Gated experts need 2-D X: on the real tables they sit behind
+entry says: towers (``hidden_layer_sizes=(16,)`` on every head), loss
+balancing (``loss_weights``), early stopping, trunk dropout 0.2, gated
+experts (MMoE, PLE); "separate + ..." entries are the baseline with the same
+change (is a gain the sharing's, or the setting's?). Gated experts need 2-D X: on the real tables they sit behind
 bench_tables' ``preprocessor()`` (one-hot, impute, scale), on sequences they
 do not run. Each head is scored by one metric (greater is better, losses
 negated): MAE on abalone and sequences' numbers, R² on the others', accuracy,
@@ -36,6 +39,11 @@ Hamming loss; on the test rows' full targets.
 Verdict per contender (issue 22): no worse than separate networks on any head
 (mean paired difference at least minus one standard error) and better (mean
 difference above zero) on at least half of all heads.
+
+Problems run in separate processes (``--only``) write their per-fold CSVs to
+``--out``; a later run with ``--contenders`` adds its contenders' rows to the
+CSV (the baseline's seeded scores are the same in every run), and
+``--rebuild`` writes ``sharing.md`` from every CSV there.
 """
 
 import argparse
