@@ -114,10 +114,14 @@ def evaluate(predictor, X, y):
     }
 
 
+def data():
+    """X (a DataFrame with ``sex``) and y: rings as a number (column 0) and as a class (1)."""
+    frame = load_abalone(as_frame=True)
+    return frame.data, np.column_stack([frame.target.to_numpy(float), frame.target.to_numpy()])
+
+
 def benchmark(n_splits=5, n_repeats=2, epochs=150, out="benchmarks/results", progress=True, n_jobs=None):
-    data = load_abalone(as_frame=True)
-    X = data.data
-    y = np.column_stack([data.target.to_numpy(float), data.target.to_numpy()])
+    X, y = data()
     cv = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=0)
     frames, lines = [], []
     for with_sex in (False, True):

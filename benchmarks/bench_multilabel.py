@@ -47,6 +47,12 @@ def per_label_networks(n_labels, hidden=(20,), epochs=100, random_state=0):
         trunk=MLPTrunk(hidden), epochs=epochs, random_state=random_state)
 
 
+def reference_data():
+    """The reference protocol's data: 1000 rows, 10 features, 3 labels."""
+    return make_multilabel_classification(n_samples=1000, n_features=10, n_classes=3,
+                                          n_labels=2, random_state=1)
+
+
 def reference_loop(X, y, epochs=100):
     """REFERENCE.md's hand-written model: plain Keras, model.fit, unseeded."""
     import keras  # here: importing the benchmarks imports no backend
@@ -88,8 +94,7 @@ def benchmark(n_repeats=3, n_splits=10, out="benchmarks/results", progress=True,
     """``epochs``: of every network contender (and sklearn's ``max_iter``); 100 is
     the reference protocol's."""
     lines = []
-    X, y = make_multilabel_classification(n_samples=1000, n_features=10, n_classes=3,
-                                          n_labels=2, random_state=1)
+    X, y = reference_data()
     contenders = {
         "MultiLabelMLPClassifier": MultiLabelMLPClassifier(epochs=epochs),
         "per-label networks": per_label_networks(y.shape[1], epochs=epochs),

@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, f1_score, hamming_loss, mean_absolute_error, \
     r2_score
 from sklearn.model_selection import KFold
@@ -63,22 +63,27 @@ def _masked(y, hidden):
     return masked
 
 
-class _Partial:
-    """Fit on the masked targets (hidden columns travel in y as ``hidden__*``)."""
+class _Partial(BaseEstimator):
+    """Fit on the masked targets (hidden columns travel in y as ``hidden__*``);
+    predict as the fitted estimator. An estimator, so that ``paired_comparison``
+    (bench_sharing) clones it like any other."""
 
     def __init__(self, estimator, complete_rows_only=False):
         self.estimator, self.complete_rows_only = estimator, complete_rows_only
 
-    def __call__(self, X, y):
+    def fit(self, X, y):
         truth = y[[c for c in y.columns if not c.startswith("hidden__")]]
         hidden = y[[f"hidden__{c}" for c in truth.columns]].set_axis(truth.columns, axis=1)
         masked = _masked(truth, hidden)
         if self.complete_rows_only:
             keep = ~hidden.any(axis=1).to_numpy()
             X, masked = X[keep], masked[keep]
-        fitted = clone(self.estimator).fit(X, masked)
-        fitted.train_rows_ = len(X)
-        return fitted
+        self.estimator_ = clone(self.estimator).fit(X, masked)
+        self.train_rows_ = len(X)
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
 
 
 def contenders(epochs=100, seed=0, hidden=(64, 32)):
@@ -107,12 +112,17 @@ def evaluate(predictor, X, y):
     }
 
 
+def data(n_samples=2000):
+    """X, the full targets (scored) and ``hidden__<column>`` (True: hidden in training)."""
+    X, y, hidden = make_partial(n_samples=n_samples)
+    return X, pd.concat([y, hidden.add_prefix("hidden__")], axis=1)
+
+
 def benchmark(n_splits=5, epochs=100, n_samples=2000, out="benchmarks/results",
               progress=True, n_jobs=None):
-    X, y, hidden = make_partial(n_samples=n_samples)
-    data = pd.concat([y, hidden.add_prefix("hidden__")], axis=1)
+    X, targets = data(n_samples)
     cv = KFold(n_splits=n_splits, shuffle=True, random_state=0)
-    df = run_comparison(NAME, contenders(epochs), X, data, cv, evaluate, progress=progress,
+    df = run_comparison(NAME, contenders(epochs), X, targets, cv, evaluate, progress=progress,
                         n_jobs=n_jobs)
     table = summarize(df, HIGHER_IS_BETTER)
     save_outputs(df, table, out, NAME, ["r2", "accuracy", "f1_macro"])

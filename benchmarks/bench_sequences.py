@@ -54,8 +54,13 @@ def evaluate(predictor, X, y):
             "accuracy": accuracy_score(y[:, 1], pred[:, 1].astype(float))}
 
 
+def data():
+    """The generated series: X (1000, 20, 1), y (next value, falling)."""
+    return make_multitask_series(n_series=1000, n_timesteps=20, random_state=0)
+
+
 def benchmark(n_splits=5, epochs=60, out="benchmarks/results", progress=True, n_jobs=None):
-    X, y = make_multitask_series(n_series=1000, n_timesteps=20, random_state=0)
+    X, y = data()
     cv = KFold(n_splits=n_splits, shuffle=True, random_state=0)
     df = run_comparison("sequences", contenders(epochs), X, y, cv, evaluate, progress=progress,
                         n_jobs=n_jobs)

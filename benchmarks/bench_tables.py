@@ -271,6 +271,14 @@ def _pytabkit():
             "TabM": (module.TabM_D_Regressor, module.TabM_D_Classifier)}
 
 
+def separate_networks(table, epochs=None, seed=0):
+    """SeparateNetworks with the joint network's heads, trunk and settings (maybe in a
+    Pipeline behind ``preprocessor()``; see ``network_input``)."""
+    trunk, wrap, _ = network_input()
+    settings = {"random_state": seed, **({} if epochs is None else {"epochs": epochs})}
+    return wrap(SeparateNetworks(mt_heads(table), trunk=trunk, **settings))
+
+
 def contenders(table, epochs=None, seed=0):
     """Name -> ``fit(X, y) -> predictor`` (``run_comparison``'s composite form);
     ``epochs`` (default: each one's own) also caps sklearn MLP's ``max_iter``
@@ -283,8 +291,7 @@ def contenders(table, epochs=None, seed=0):
     entries = {
         JOINT: _Networks(wrap(MultiTaskEstimator(mt_heads(table), trunk=trunk, **settings)),
                          table),
-        SEPARATE: _Networks(wrap(SeparateNetworks(mt_heads(table), trunk=trunk, **settings)),
-                            table),
+        SEPARATE: _Networks(separate_networks(table, epochs, seed), table),
         HGB: _PerTarget(HistGradientBoostingRegressor(**hgb),
                         HistGradientBoostingClassifier(**hgb), table.heads, openmp_threads=1),
         MLP: _PerTarget(TransformedTargetRegressor(

@@ -333,9 +333,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             (prep.X, prep.Y, prep.W, prep.natural), (Xv, Yv, Wv, prep.natural_val), split = \
                 validation_split(X, Y, W, natural, heads, self.validation_fraction,
                                  self._fit_seed, why)
-            if not warm and getattr(trunk, "_fitted_state", None):  # TabularTrunk's
-                # preprocessing learned again, on the training rows only (as test rows, the
-                # held-out rows may hold levels it has not seen)
+            if not warm and getattr(trunk, "_fitted_state", None):  # preprocessing learned
+                # again on the training rows only (held-out rows are encoded as test rows)
                 prep.X = validate_columns(trunk, self, _safe_indexing(X_given, split[0]), True)
                 Xv = validate_columns(trunk, self, _safe_indexing(X_given, split[1]), False)
             prep.validation = (Xv, Yv, Wv)
@@ -409,9 +408,8 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         tuned_on = prep.natural if prep.validation is None else prep.natural_val
         tuned = [name for name, head in self.heads_ if head.tunes()]
         raw = self._raw(X_tune, tuned) if tuned else {}  # no prediction when none tunes
-        for name, head in self.heads_:
-            if name in raw:
-                head.tune(tuned_on[name], raw[name])
+        for name in tuned:
+            dict(self.heads_)[name].tune(tuned_on[name], raw[name])
         if len(self.heads_) == 1 and hasattr(self.heads_[0][1], "classes_"):
             self.classes_ = self.heads_[0][1].classes_
         self._after_fit()
@@ -448,6 +446,5 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
             return None
         return {name: float(h.loss_weight) for name, h in self.heads_}
 
-    def _initial_losses(self, warm):
-        """Hook: GradNorm's ``L_i(0)`` by head for a continued fit, or None."""
+    def _initial_losses(self, warm):  # hook: GradNorm's L_i(0) by head (continued fit), or None
         return None

@@ -73,3 +73,43 @@ def test_every_real_table_has_its_targets_in_y_only():
         assert list(table.y.columns) == columns and len(table.X) == len(table.y), name
         assert not set(columns) & set(table.X.columns), name
         assert table.X.dtypes.map(lambda d: d.kind in "fiub" or d == "category").all(), name
+
+
+@pytest.mark.slow
+def test_sharing_builds_every_contender_from_each_bench_problem():
+    """No fit: every problem's baseline is its bench's SeparateNetworks, every contender
+    the joint network on the same heads (experts only where X can be dense). The
+    multi-label reference is left out: generating its data takes seconds."""
+    from benchmarks import bench_sharing
+
+    for name in bench_sharing.PROBLEMS:
+        if name == "multilabel_reference":
+            continue
+        problem = bench_sharing.load(name, rows=120)
+        contenders = bench_sharing.contenders(problem)
+        expected = [n for n in bench_sharing.CONTENDERS
+                    if name != "sequences" or "experts" not in bench_sharing.CONTENDERS[n]]
+        assert list(contenders) == [bench_sharing.BASELINE, *expected], name
+        heads = [h for h, _ in bench_sharing._parts(problem.baseline)[2].heads]
+        assert [s.split("|")[0] for s in bench_sharing.scoring(problem)] == heads, name
+
+
+def test_sharing_report_flags_the_heads_a_contender_loses(tmp_path):
+    """No fit: per-fold scores written as ``run`` writes them give the verdict of the
+    bar (no worse on any head by one SE, better on half) and the report rebuilt."""
+    from benchmarks import bench_sharing
+
+    gain = {("a", "joint"): [0.1, 0.2, 0.1], ("b", "joint"): [-0.2, -0.3, -0.2],
+            ("a", "towers"): [0.1, 0.0, 0.05], ("b", "towers"): [0.01, -0.01, 0.02]}
+    rows = [{"head": head, "metric": "r2", "estimator": name, "fold": fold,
+             "score": 0.5 + (0 if name == "separate" else gain[head, name][fold]),
+             "fit_time": 1.0, "problem": "toy", "n_train": 80.0, "n_test": 20.0}
+            for head in "ab" for name in ("separate", "joint", "towers") for fold in range(3)]
+    pd.DataFrame(rows).to_csv(tmp_path / "sharing_meats_folds.csv", index=False)
+    text = bench_sharing.rebuild(str(tmp_path))
+    verdict = bench_sharing.verdicts({"toy": bench_sharing.paired(pd.DataFrame(rows))})
+    assert verdict.set_index("contender")["meets the bar"].to_dict() == {"joint": False,
+                                                                          "towers": True}
+    assert verdict.set_index("contender").loc["joint", "worse on (difference ± SE)"] == \
+        "toy b -0.2333 ± 0.0333"
+    assert "-0.2333 ± 0.0333 (0/3) ✗" in text and text == (tmp_path / "sharing.md").read_text().strip()
