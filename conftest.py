@@ -39,6 +39,8 @@ _FIRST = ("tests/test_benchmarks.py", "tests/test_common.py", "tests/test_dask.p
 
 def _group(item):
     path = item.nodeid.split("::")[0]
+    if path == "tests/test_dask.py" or item.nodeid.endswith("[guide/dask.md]"):
+        return "dask"  # each starts a local cluster: one after the other, not fighting
     if path in _UNGROUPED:
         return None
     if path == "tests/test_common.py":

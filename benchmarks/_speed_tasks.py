@@ -13,8 +13,10 @@ import os
 import signal
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
+from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import NotFittedError
@@ -151,7 +153,9 @@ def task_grid(quick):
     nothing of the grid is compiled before the first search of each n_jobs
     (``refit=False``: no fit in this process during the n_jobs=2 search).
     The first n_jobs=2 search starts the joblib workers (their imports
-    included); the second reuses them."""
+    included); the second reuses them. With --smoke the n_jobs=2 searches
+    run in threads: the rows' code runs without starting worker processes
+    (tests/test_reliability.py starts them)."""
     X, y = reference_data()
     MultiLabelMLPClassifier((5,), epochs=1).fit(X, y)
     search = GridSearchCV(MultiLabelMLPClassifier(epochs=pick(quick, 10, 100, 1),
@@ -160,8 +164,9 @@ def task_grid(quick):
     out = {}
     for label in ("cold", "warm"):
         for n_jobs in (2, 1):
-            out[f"{label}_{n_jobs}"], _ = timed(
-                lambda: clone(search).set_params(n_jobs=n_jobs).fit(X, y))
+            with (parallel_config(backend="threading") if quick == "smoke" else nullcontext()):
+                out[f"{label}_{n_jobs}"], _ = timed(
+                    lambda: clone(search).set_params(n_jobs=n_jobs).fit(X, y))
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor().shutdown(wait=True)

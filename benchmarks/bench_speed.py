@@ -74,7 +74,8 @@ plain Keras fit, 10 (grid) and 5 (random) epochs per search fit, 12 fits over
 rows per epoch. Its numbers show that every
 row runs, not where the targets stand. ``--smoke`` (the test suite) is
 ``--quick`` at the smallest sizes that still run every row's code: 2
-reference folds, 1 epoch per search fit and 2-fold grid searches, 4 random
+reference folds, 1 epoch per search fit and 2-fold grid searches (n_jobs=2 in
+threads: no worker processes), 4 random
 candidates, 4 memory fits over 2 architectures, 3,000 verbose rows, 20k
 prediction rows, 2 joint epochs, 1k rows per epoch. A worker that fails or passes its time
 limit turns its rows into "failed" rows with the error; the rest still runs.
