@@ -90,6 +90,10 @@ CONTENDERS = {
                                         "early_stopping": True},
     "joint + dropout": {"trunk": {"dropout": 0.2}},
     "joint + towers + dropout": {"heads": {"hidden_layer_sizes": (16,)}, "trunk": {"dropout": 0.2}},
+    "joint + gradnorm": {"loss_weights": "gradnorm"},
+    "joint + pcgrad": {"gradient_method": "pcgrad"},
+    "joint + towers + pcgrad": {"heads": {"hidden_layer_sizes": (16,)},
+                                "gradient_method": "pcgrad"},
     "MMoE": {"experts": {"n_experts": 4}},
     "PLE": {"experts": {"n_experts": 4, "n_task_experts": 1}},
     # not a joint network: what early stopping alone gives the baseline
