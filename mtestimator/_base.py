@@ -276,7 +276,6 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
         if not np.all(w > 0):
             rows = np.flatnonzero(w > 0)
             X, y, w = X[rows], _safe_indexing(y, rows), w[rows]
-            X_given = _safe_indexing(X_given, rows)
         parts, layout, frame_columns = split_targets(y, heads, owner, reset=not warm)
         if not warm:
             self._target_layout, self._target_frame_columns = layout, frame_columns
@@ -335,8 +334,9 @@ class BaseMultiTask(SklearnProtocol, FittedNetworks, BaseEstimator):
                                  self._fit_seed, why)
             if not warm and getattr(trunk, "_fitted_state", None):  # preprocessing learned
                 # again on the training rows only (held-out rows are encoded as test rows)
-                prep.X = validate_columns(trunk, self, _safe_indexing(X_given, split[0]), True)
-                Xv = validate_columns(trunk, self, _safe_indexing(X_given, split[1]), False)
+                prep.X = validate_columns(trunk, self, _safe_indexing(X_given, rows[split[0]]),
+                                          True)  # rows: the split's positions in X as given
+                Xv = validate_columns(trunk, self, _safe_indexing(X_given, rows[split[1]]), False)
             prep.validation = (Xv, Yv, Wv)
         return prep
 

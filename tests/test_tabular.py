@@ -233,6 +233,12 @@ def test_preprocessing_is_learned_on_the_training_rows_only_with_early_stopping(
     assert [list(v) for v in est.trunk_.embedded_levels_] == \
         [list(v) for v in state["embedded_levels"]]
     assert np.isfinite(est.predict(FRAME).to_numpy(float)).all()
+    # zero-weight rows left out first: the split's positions are among the others
+    weight = np.r_[np.zeros(8), np.ones(N - 8)]
+    est.fit(FRAME, Y[["size"]], sample_weight=weight)
+    train, _ = train_test_split(np.arange(8, N), test_size=0.5, random_state=est._fit_seed)
+    assert est.trunk_.numeric_center_.tolist() == \
+        fit_columns(FRAME.iloc[train])["numeric_center"].tolist()
 
 
 @pytest.mark.backend
